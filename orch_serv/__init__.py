@@ -1,0 +1,63 @@
+"""orch_serv: an asyncio, message-driven orchestrator for Python microservices."""
+
+from orch_serv.constants import EventKind, EventStatus, MessageKind, RunState
+from orch_serv.exceptions import (
+    HandlerError,
+    NonRetryableError,
+    OrchServError,
+)
+from orch_serv.flow import Block, Flow, FlowBlock, FlowBuilder, FlowSpec
+from orch_serv.messages import BaseOrchServMsg, Envelope, ErrorInfo, StatusInfo
+from orch_serv.orchestrator import Client, Orchestrator, Running
+from orch_serv.service import (
+    AsyncCommandHandlerPostProcessStrategy,
+    AsyncCommandHandlerProcessStrategy,
+    CommandHandler,
+    CommandHandlerPostProcess,
+    CommandHandlerPostProcessStrategy,
+    CommandHandlerProcessStrategy,
+    HandlerContext,
+    Service,
+    ServiceBlock,
+    ServiceBuilder,
+)
+from orch_serv.settings import Settings
+from orch_serv.store import Event, RunRecord
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncCommandHandlerPostProcessStrategy",
+    "AsyncCommandHandlerProcessStrategy",
+    "BaseOrchServMsg",
+    "Block",
+    "Client",
+    "CommandHandler",
+    "CommandHandlerPostProcess",
+    "CommandHandlerPostProcessStrategy",
+    "CommandHandlerProcessStrategy",
+    "Envelope",
+    "ErrorInfo",
+    "Event",
+    "EventKind",
+    "EventStatus",
+    "Flow",
+    "FlowBlock",
+    "FlowBuilder",
+    "FlowSpec",
+    "HandlerContext",
+    "HandlerError",
+    "MessageKind",
+    "NonRetryableError",
+    "OrchServError",
+    "Orchestrator",
+    "RunRecord",
+    "RunState",
+    "Running",
+    "Service",
+    "ServiceBlock",
+    "ServiceBuilder",
+    "Settings",
+    "StatusInfo",
+    "__version__",
+]

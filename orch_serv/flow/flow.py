@@ -1,0 +1,217 @@
+"""``Flow``, ``FlowBlock`` and ``FlowBuilder``: named chains of blocks.
+
+::
+
+    class Ingest(Flow):
+        name_flow = "ingest"
+        steps_flow = FlowBuilder(
+            FlowBlock(Validate),
+            FlowBlock(Transform, post_handler_function="keep_stats"),
+            FlowBlock(Publish),
+        )
+
+        def keep_stats(self, message): ...
+
+Definitions are checked when the class is created, so a mistake fails at import time with an
+exception from :mod:`orch_serv.exceptions`. The same block may appear more than once: its
+steps are then named ``<name>_<index>`` (0-based), as orch_serv's duplicate-block flows did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from orch_serv.exceptions import (
+    BlockException,
+    EmptyFlowError,
+    FlowBlockException,
+    FlowBuilderException,
+    FlowNotImplemented,
+    NotUniqueBlockInFlowError,
+)
+from orch_serv.flow.block import Block, as_block, check_hook, check_name
+from orch_serv.flow.hooks import Hook, HookSpec
+from orch_serv.flow.spec import FlowSpec, StepSpec
+
+
+class FlowBlock:
+    """A block's place in a flow, with hooks that apply in this flow only."""
+
+    def __init__(
+        self,
+        obj_block: type[Block] | Block,
+        pre_handler_function: HookSpec = None,
+        post_handler_function: HookSpec = None,
+    ) -> None:
+        try:
+            self.block = as_block(obj_block)
+            self.pre_handler_function = check_hook("pre_handler_function", pre_handler_function)
+            self.post_handler_function = check_hook("post_handler_function", post_handler_function)
+        except BlockException as exc:
+            raise FlowBlockException(exc.message) from exc
+
+
+class FlowBuilder:
+    """The ordered steps of a flow: ``FlowBuilder(FlowBlock(A), FlowBlock(B), ...)``."""
+
+    def __init__(self, *steps: FlowBlock) -> None:
+        for index, step in enumerate(steps):
+            if not isinstance(step, FlowBlock):
+                raise FlowBuilderException(
+                    f"Incorrect type in builder arguments on index {index}: expected FlowBlock, "
+                    f"got {type(step).__name__}"
+                )
+        self.steps: tuple[FlowBlock, ...] = steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStep:
+    """A step ready to run: its spec plus the resolved hooks."""
+
+    spec: StepSpec
+    pre: Hook | None
+    post: Hook | None
+
+
+def _hook_name(hook: HookSpec) -> str | None:
+    if hook is None:
+        return None
+    if isinstance(hook, str):
+        return hook
+    module = getattr(hook, "__module__", "?")
+    return f"{module}.{getattr(hook, '__qualname__', type(hook).__name__)}"
+
+
+class Flow:
+    """Base class of flow definitions; set ``name_flow`` and ``steps_flow`` on a subclass."""
+
+    name_flow: ClassVar[str]
+    steps_flow: ClassVar[FlowBuilder]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name_flow" in cls.__dict__ or "steps_flow" in cls.__dict__:
+            cls.spec()  # validate at definition time
+
+    @classmethod
+    def _check_declared(cls) -> tuple[str, FlowBuilder]:
+        name = getattr(cls, "name_flow", None)
+        builder = getattr(cls, "steps_flow", None)
+        if name is None:
+            raise FlowNotImplemented(f"flow {cls.__name__} has no `name_flow`")
+        if builder is None:
+            raise FlowNotImplemented(f"flow {name!r} has no `steps_flow`")
+        try:
+            check_name("name_flow", name)
+        except BlockException as exc:
+            raise FlowBlockException(exc.message) from exc
+        if not isinstance(builder, FlowBuilder):
+            raise FlowBuilderException(
+                f"Incorrect type 'steps_flow' of flow {name!r} - it must be 'FlowBuilder', "
+                f"and not {type(builder).__name__}"
+            )
+        if not builder.steps:
+            raise EmptyFlowError(f"flow {name!r} has no steps")
+        return name, builder
+
+    @classmethod
+    def _step_names(cls, name: str, builder: FlowBuilder) -> list[str]:
+        seen: dict[str, tuple[str, str, str]] = {}
+        repeated: set[str] = set()
+        for fb in builder.steps:
+            block = fb.block
+            known = seen.setdefault(block.name_block, block.identity())
+            if known != block.identity():
+                raise NotUniqueBlockInFlowError(
+                    f"Not unique block {block.name_block!r} in flow {name!r}: two different "
+                    "blocks share that name"
+                )
+            if len([f for f in builder.steps if f.block.name_block == block.name_block]) > 1:
+                repeated.add(block.name_block)
+        return [
+            f"{fb.block.name_block}_{i}" if fb.block.name_block in repeated else fb.block.name_block
+            for i, fb in enumerate(builder.steps)
+        ]
+
+    @classmethod
+    def _resolve(cls, name: str, kind: str, hook: HookSpec) -> None:
+        if isinstance(hook, str) and not callable(getattr(cls, hook, None)):
+            raise FlowBlockException(
+                f"flow {name!r}: {kind} {hook!r} is not a method of {cls.__name__}"
+            )
+
+    @classmethod
+    def spec(cls) -> FlowSpec:
+        """The flow's storable definition, with its version. Raises on a bad definition."""
+        name, builder = cls._check_declared()
+        names = cls._step_names(name, builder)
+        steps = []
+        for index, (fb, step_name) in enumerate(zip(builder.steps, names, strict=True)):
+            pre = fb.pre_handler_function or fb.block.pre_handler_function
+            post = fb.post_handler_function or fb.block.post_handler_function
+            cls._resolve(name, "pre_handler_function", pre)
+            cls._resolve(name, "post_handler_function", post)
+            steps.append(
+                StepSpec(
+                    index=index,
+                    name=step_name,
+                    block=fb.block.name_block,
+                    service=fb.block.service,
+                    command=fb.block.command,
+                    pre_hook=_hook_name(pre),
+                    post_hook=_hook_name(post),
+                )
+            )
+        return FlowSpec(kind="flow", name=name, steps=tuple(steps)).with_version()
+
+    def compile(self) -> tuple[CompiledStep, ...]:
+        """The steps with hooks resolved (string hooks bound to this flow instance)."""
+        _, builder = self._check_declared()
+        compiled = []
+        for fb, step in zip(builder.steps, self.spec().steps, strict=True):
+            pre = fb.pre_handler_function or fb.block.pre_handler_function
+            post = fb.post_handler_function or fb.block.post_handler_function
+            compiled.append(CompiledStep(step, self._bind(pre), self._bind(post)))
+        return tuple(compiled)
+
+    def _bind(self, hook: HookSpec) -> Hook | None:
+        if isinstance(hook, str):
+            bound: Hook = getattr(self, hook)
+            return bound
+        return hook
+
+    def get_steps(self) -> str:
+        """The chain as text: ``"validate -> transform -> end"``."""
+        return " -> ".join([s.name for s in self.spec().steps] + ["end"])
+
+
+def block_spec(block: Block) -> FlowSpec:
+    """A single block run as a one-step flow (orch_serv's ``target``)."""
+    step = StepSpec(
+        index=0,
+        name=block.name_block,
+        block=block.name_block,
+        service=block.service,
+        command=block.command,
+        pre_hook=_hook_name(block.pre_handler_function),
+        post_hook=_hook_name(block.post_handler_function),
+    )
+    return FlowSpec(kind="block", name=block.name_block, steps=(step,)).with_version()
+
+
+def block_steps(block: Block) -> tuple[CompiledStep, ...]:
+    """The compiled single step of a block run. String hooks are not allowed on bare blocks."""
+    for kind, hook in (("pre", block.pre_handler_function), ("post", block.post_handler_function)):
+        if isinstance(hook, str):
+            raise FlowBlockException(
+                f"block {block.name_block!r}: a {kind} hook given by name needs a flow; "
+                "pass a callable when the block runs on its own"
+            )
+    spec = block_spec(block)
+    pre = block.pre_handler_function
+    post = block.post_handler_function
+    return (CompiledStep(spec.steps[0], pre, post),)  # type: ignore[arg-type]

@@ -1,0 +1,21 @@
+"""The wire protocol: one envelope for every message and its codec."""
+
+from orch_serv.messages.codec import decode, encode, headers_for
+from orch_serv.messages.envelope import (
+    BaseOrchServMsg,
+    Envelope,
+    ErrorInfo,
+    StatusInfo,
+    command_message_id,
+)
+
+__all__ = [
+    "BaseOrchServMsg",
+    "Envelope",
+    "ErrorInfo",
+    "StatusInfo",
+    "command_message_id",
+    "decode",
+    "encode",
+    "headers_for",
+]

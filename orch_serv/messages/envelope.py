@@ -1,0 +1,109 @@
+"""The one envelope every orch_serv message travels in (the wire protocol, version 1).
+
+The user's payload is ``body``: a pydantic model of their own, chosen either as a generic
+parameter (``Envelope[MyBody]``) or by a subclass that re-declares ``body: MyBody``, as
+orch_serv 0.2 allowed. orch_serv's message hooks (``get_source``, ``set_source``,
+``get_flow``, ``get_target``, ``get_command``) work on it out of the box.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Generic, TypeVar, cast
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orch_serv.constants import EventStatus, MessageKind
+
+BodyT = TypeVar("BodyT")
+
+
+class ErrorInfo(BaseModel):
+    """A structured error: what failed, why, and whether trying again could help."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str = Field(description="Error class or code, e.g. 'ValidationError'.")
+    message: str = Field(description="Human-readable explanation.")
+    retryable: bool = Field(True, description="False when retrying cannot succeed.")
+    details: dict[str, Any] | None = Field(None, description="Extra machine-readable data.")
+
+
+class StatusInfo(BaseModel):
+    """A status event a handler records on its run, with an optional lineage body."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Status name, e.g. 'validated'.")
+    status: EventStatus = Field(EventStatus.OK, description="OK or FAILED.")
+    lineage: dict[str, Any] | None = Field(
+        None, description="Data lineage, e.g. {'files_incoming': [...], 'files_outgoing': [...]}."
+    )
+    message: str | None = Field(None, description="Free text for operators.")
+
+
+class Envelope(BaseModel, Generic[BodyT]):
+    """The standard orch_serv message. Every field but ``kind``, ``message_id`` and ``run_id``
+    is optional on the wire so that a service in any language can take part."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+    kind: MessageKind = Field(description="start, command, reply or status.")
+    message_id: str = Field(
+        description="Unique id; for commands '{run_id}:{step}:{attempt}', usable for idempotency."
+    )
+    run_id: str = Field(description="The run this message belongs to (its trace id / token).")
+    flow: str | None = Field(None, description="Flow name.")
+    flow_version: str | None = Field(None, description="Flow version the run is pinned to.")
+    step: int = Field(0, ge=0, description="0-based index of the step in the flow.")
+    step_name: str | None = Field(None, description="Name of the step's block.")
+    attempt: int = Field(1, ge=1, description="1-based attempt of the step.")
+    service: str | None = Field(None, description="Service that executes the command.")
+    command: str | None = Field(None, description="Command the service must execute.")
+    source: str | None = Field(None, description="Last block that processed the message.")
+    target: str | None = Field(None, description="Single block to execute instead of a flow.")
+    reply_to: str | None = Field(None, description="Routing key for the reply.")
+    deadline: float | None = Field(None, description="Unix time after which the work is moot.")
+    traceparent: str | None = Field(None, description="W3C trace context.")
+    created_at: float = Field(default_factory=time.time, description="Unix time of creation.")
+    body: BodyT = Field(
+        default=cast(Any, None), description="The user's payload (null when absent)."
+    )
+    error: ErrorInfo | None = Field(None, description="Set on a failed reply.")
+    status: StatusInfo | None = Field(None, description="Set on a status event.")
+    duration_ms: float | None = Field(None, description="Handler time, on replies.")
+
+    # -- orch_serv 0.2 hooks --------------------------------------------------------------------
+    def get_source(self) -> str | None:
+        """The last block that processed this message."""
+        return self.source
+
+    def set_source(self, source: str) -> None:
+        """Remember ``source`` as the last block that processed this message."""
+        self.source = source
+
+    def get_flow(self) -> str | None:
+        """The flow this message runs in."""
+        return self.flow
+
+    def get_target(self) -> str | None:
+        """The single block this message targets, if any."""
+        return self.target
+
+    def get_command(self) -> str | None:
+        """The command a service must execute."""
+        return self.command
+
+    @property
+    def ok(self) -> bool:
+        """True unless the message carries an error."""
+        return self.error is None
+
+
+#: orch_serv 0.2 name of the message base class.
+BaseOrchServMsg = Envelope
+
+
+def command_message_id(run_id: str, step: int, attempt: int) -> str:
+    """The deterministic id of the command for (run, step, attempt)."""
+    return f"{run_id}:{step}:{attempt}"

@@ -1,0 +1,168 @@
+"""Command handlers: declared as classes (orch_serv's style) or with ``@service.command``.
+
+A handler receives the step's body, validated against the model its first parameter is
+annotated with (a pydantic model; ``dict``/``Any``/no annotation means the raw JSON), and,
+if it takes a second parameter, a :class:`~orch_serv.service.context.HandlerContext`.
+It may be ``async def`` or plain ``def`` (run in a thread pool). It returns the body for the
+next step: a pydantic model, any JSON value, ``None`` (pass the input on unchanged), or a
+``(result, extra)`` tuple whose ``extra`` goes to the post-processor only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, get_type_hints
+
+from pydantic import BaseModel
+
+from orch_serv.exceptions import (
+    DoublePostProcessFunctionDeclaredError,
+    EmptyCommandsException,
+    ServiceBlockException,
+)
+from orch_serv.flow.block import NAME_PATTERN
+
+HandlerFn = Callable[..., Any]
+
+
+class CommandHandler:
+    """Class-style handler: set ``target_command`` and implement ``process``."""
+
+    target_command: ClassVar[str]
+
+    def process(self, body: Any, ctx: Any) -> Any:
+        """Execute the command (may be ``async def``)."""
+        raise NotImplementedError
+
+
+class CommandHandlerPostProcess:
+    """Runs after the reply of a successful command is confirmed (side effects only)."""
+
+    def post_process(self, result: Any, extra: Any, ctx: Any) -> Any:
+        """Called with the result, the handler's extra data and the context (may be async)."""
+        raise NotImplementedError
+
+
+#: orch_serv 0.2 names: one class serves sync and async handlers alike.
+CommandHandlerProcessStrategy = CommandHandler
+AsyncCommandHandlerProcessStrategy = CommandHandler
+CommandHandlerPostProcessStrategy = CommandHandlerPostProcess
+AsyncCommandHandlerPostProcessStrategy = CommandHandlerPostProcess
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    """A handler ready to call."""
+
+    command: str
+    fn: HandlerFn
+    model: type[BaseModel] | None
+    takes_context: bool
+    is_async: bool
+    post: HandlerFn | None = None
+    post_is_async: bool = False
+
+
+def _instance(obj: Any, base: type, role: str) -> Any:
+    if isinstance(obj, base):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, base):
+        return obj()
+    raise ServiceBlockException(
+        f"`{role}` object must be of type `{base.__name__}` (class or instance) and not {obj!r}"
+    )
+
+
+def _is_async(fn: HandlerFn) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+def describe(command: str, fn: HandlerFn, post: HandlerFn | None = None) -> HandlerSpec:
+    """Inspect a handler function: its body model and whether it wants the context."""
+    if not isinstance(command, str) or not NAME_PATTERN.match(command):
+        raise ServiceBlockException(f"command name must be a short identifier, not {command!r}")
+    if not callable(fn):
+        raise ServiceBlockException(f"handler for {command!r} is not callable: {fn!r}")
+    params = [
+        p
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if not 1 <= len(params) <= 2:
+        raise ServiceBlockException(
+            f"handler for {command!r} must take (body) or (body, ctx), not {len(params)} arguments"
+        )
+    try:
+        hints = get_type_hints(fn)
+    except (NameError, TypeError):
+        hints = {}
+    annotation = hints.get(params[0].name)
+    model = (
+        annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    )
+    return HandlerSpec(
+        command=command,
+        fn=fn,
+        model=model,
+        takes_context=len(params) == 2,
+        is_async=_is_async(fn),
+        post=post,
+        post_is_async=post is not None and _is_async(post),
+    )
+
+
+class ServiceBlock:
+    """A handler with an optional post-processor (classes or instances)."""
+
+    def __init__(self, processor: Any, post_processor: Any = None) -> None:
+        self.processor: CommandHandler = _instance(processor, CommandHandler, "process")
+        self.post_processor: CommandHandlerPostProcess | None = (
+            None
+            if post_processor is None
+            else _instance(post_processor, CommandHandlerPostProcess, "post_process")
+        )
+        command = getattr(self.processor, "target_command", None)
+        if command is None:
+            raise ServiceBlockException(f"{type(self.processor).__name__} has no `target_command`")
+        self.command: str = command
+
+    def spec(self, default_post: CommandHandlerPostProcess | None) -> HandlerSpec:
+        """The compiled handler."""
+        post = self.post_processor or default_post
+        return describe(self.command, self.processor.process, post.post_process if post else None)
+
+
+class ServiceBuilder:
+    """``ServiceBuilder(ServiceBlock(A), ServiceBlock(B), default_post_process=P)``."""
+
+    def __init__(self, *blocks: Any, default_post_process: Any = None) -> None:
+        found_blocks: list[ServiceBlock] = []
+        positional_post = None
+        for block in blocks:
+            if isinstance(block, ServiceBlock):
+                found_blocks.append(block)
+            elif isinstance(block, CommandHandlerPostProcess) or (
+                isinstance(block, type) and issubclass(block, CommandHandlerPostProcess)
+            ):
+                if positional_post is not None or default_post_process is not None:
+                    raise DoublePostProcessFunctionDeclaredError("Several postprocessors specified")
+                positional_post = block
+            else:
+                raise ServiceBlockException(
+                    f"block must be instance class `ServiceBlock`. Not {type(block).__name__}"
+                )
+        if not found_blocks:
+            raise EmptyCommandsException("Empty list of commands for service operation")
+        post = default_post_process if default_post_process is not None else positional_post
+        self.blocks = tuple(found_blocks)
+        self.default_post: CommandHandlerPostProcess | None = (
+            None if post is None else _instance(post, CommandHandlerPostProcess, "post_process")
+        )
+
+    def specs(self) -> list[HandlerSpec]:
+        """Compiled handlers in declaration order."""
+        return [b.spec(self.default_post) for b in self.blocks]

@@ -1,0 +1,58 @@
+"""Typed settings. Library code receives a :class:`Settings`; only the CLI reads the environment.
+
+Every field can be set from the environment with the ``ORCH_SERV_`` prefix, e.g.
+``ORCH_SERV_AMQP_URL`` or ``ORCH_SERV_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Connection and behaviour settings shared by orchestrators, services and clients."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCH_SERV_", frozen=True, extra="ignore")
+
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ URL (aio-pika syntax)."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (redis-py syntax).")
+    namespace: str = Field(
+        "orch_serv",
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="Prefix of every exchange and queue name.",
+    )
+    key_prefix: str = Field(
+        "orch_serv",
+        pattern=r"^[A-Za-z0-9_.\-:]+$",
+        description="Prefix of every Redis key.",
+    )
+    service_prefetch: int = Field(
+        32, ge=1, le=65535, description="Unacked commands one service process holds at once."
+    )
+    orchestrator_prefetch: int = Field(
+        512, ge=1, le=65535, description="Unacked replies one orchestrator process holds at once."
+    )
+    handler_threads: int = Field(
+        8, ge=1, description="Thread pool size for synchronous command handlers."
+    )
+    quorum_queues: bool = Field(False, description="Declare quorum queues (clustered RabbitMQ).")
+    retention_seconds: int = Field(
+        7 * 24 * 3600, ge=1, description="How long a finished run is kept before it expires."
+    )
+    max_message_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Larger messages are dead-lettered."
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="How long SIGTERM waits for in-flight handlers."
+    )
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of the first connection to RabbitMQ and Redis."
+    )
+    housekeeping_interval_seconds: float = Field(
+        300.0, gt=0, description="How often an orchestrator drops index entries of expired runs."
+    )
+    log_level: str = Field("INFO", description="Level of orch_serv's structlog output.")
+    log_format: str = Field("console", pattern="^(console|json)$", description="console or json.")

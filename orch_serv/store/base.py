@@ -1,0 +1,228 @@
+"""The run store contract: run records, their append-only history and the transition.
+
+Every change of a run's position is one atomic :meth:`RunStore.transition`: it checks the
+expected (state, step, attempt), and only then writes the new position, appends the events,
+adds the statuses and moves the indexes. A reply that fails the check is recorded as a
+``reply_ignored`` event and never advances the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from orch_serv.constants import EventKind, EventStatus, RunState
+from orch_serv.flow.spec import FlowSpec
+from orch_serv.messages.envelope import ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a run's history (``seq`` is 1-based, assigned by the store)."""
+
+    kind: EventKind
+    time: float
+    seq: int = 0
+    step: int | None = None
+    step_name: str | None = None
+    attempt: int | None = None
+    status: EventStatus = EventStatus.OK
+    component: str | None = None
+    duration_ms: float | None = None
+    body: Any = None
+    error: ErrorInfo | None = None
+    message_id: str | None = None
+    name: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The stored form: only the fields that are set."""
+        data: dict[str, Any] = {"kind": self.kind.value, "time": self.time}
+        for name in (
+            "step",
+            "step_name",
+            "attempt",
+            "component",
+            "duration_ms",
+            "body",
+            "message_id",
+            "name",
+            "reason",
+            "message",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.status is not EventStatus.OK:
+            data["status"] = self.status.value
+        if self.error is not None:
+            data["error"] = self.error.model_dump(exclude_none=True)
+        return data
+
+    @classmethod
+    def from_json_dict(cls, seq: int, data: Mapping[str, Any]) -> Event:
+        """Rebuild an event from its stored form."""
+        error = data.get("error")
+        return cls(
+            kind=EventKind(data["kind"]),
+            time=float(data["time"]),
+            seq=seq,
+            step=data.get("step"),
+            step_name=data.get("step_name"),
+            attempt=data.get("attempt"),
+            status=EventStatus(data.get("status", "OK")),
+            component=data.get("component"),
+            duration_ms=data.get("duration_ms"),
+            body=data.get("body"),
+            error=ErrorInfo.model_validate(error) if error else None,
+            message_id=data.get("message_id"),
+            name=data.get("name"),
+            reason=data.get("reason"),
+            message=data.get("message"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as stored: where it is, what it was given and how it ended."""
+
+    run_id: str
+    kind: str
+    flow: str
+    version: str
+    state: RunState
+    step: int
+    step_name: str | None
+    attempt: int
+    steps_total: int
+    created_at: float
+    updated_at: float
+    finished_at: float | None = None
+    key: str | None = None
+    input: Any = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    statuses: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def done(self) -> bool:
+        """True once the run is in a terminal state."""
+        return self.state.terminal
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a run is: the compare-and-set part of a transition."""
+
+    state: RunState
+    step: int
+    attempt: int
+
+
+class Outcome(StrEnum):
+    """What a transition did."""
+
+    APPLIED = "APPLIED"
+    #: The run is already past this message: it caused the run's latest transition.
+    ALREADY_APPLIED = "ALREADY_APPLIED"
+    STALE = "STALE"
+    NOT_FOUND = "NOT_FOUND"
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionResult:
+    """Outcome of a transition and, unless applied, where the run really is."""
+
+    outcome: Outcome
+    current: Position | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One atomic change of a run: expected position, new position and what to record."""
+
+    run_id: str
+    expect: Position
+    new: Position
+    cause: str
+    now: float
+    step_name: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    events: Sequence[Event] = ()
+    statuses: Sequence[str] = ()
+    #: Recorded (with a reason filled in by the store) when the check fails.
+    ignored: Event | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to create in state PENDING."""
+
+    run_id: str
+    spec: FlowSpec
+    input: Any
+    now: float
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    """Whether a run was created, or an existing run with the same key returned."""
+
+    created: bool
+    run_id: str
+    state: RunState
+
+
+class RunStore(Protocol):
+    """What the engine needs from a store. Implementations: Redis (Lua scripts)."""
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+
+    async def register_specs(
+        self, specs: Sequence[FlowSpec], *, default_flow: str | None, default_block: str | None
+    ) -> None:
+        """Publish flow/block definitions so that clients and other replicas can use them."""
+
+    async def get_spec(self, kind: str, name: str, version: str | None = None) -> FlowSpec | None:
+        """The current (or a given version of a) flow or block definition."""
+
+    async def list_specs(self) -> list[FlowSpec]:
+        """Every current definition."""
+
+    async def defaults(self) -> tuple[str | None, str | None]:
+        """The registered default flow and default block."""
+
+    async def create_run(self, new: NewRun) -> CreateResult:
+        """Create a run, or return the existing one with the same key."""
+
+    async def transition(self, change: Transition) -> TransitionResult:
+        """Apply ``change`` atomically if the run is at ``change.expect``."""
+
+    async def record_event(self, run_id: str, event: Event, status: str | None) -> RunState | None:
+        """Append an event (and a status) to a run; returns its state, None if unknown."""
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+
+    async def find_by_key(self, key: str) -> str | None:
+        """The run id started with ``key``, or None."""
+
+    async def get_events(self, run_id: str) -> list[Event]:
+        """The run's history, oldest first."""
+
+    async def list_runs(
+        self, *, flow: str | None = None, state: RunState | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        """Most recent runs first, filtered by flow and/or state."""
+
+    async def wait_finished(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        """Block until the run is terminal (raises TimeoutError)."""
+
+    async def housekeeping(self, now: float) -> int:
+        """Drop index entries of runs that expired; returns how many."""

@@ -1,0 +1,61 @@
+"""Redis key names. Per-run keys share the hash tag ``{run_id}`` (ready for Redis Cluster)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix."""
+
+    prefix: str
+
+    def run(self, run_id: str) -> str:
+        """The run's hash."""
+        return f"{self.prefix}:run:{{{run_id}}}"
+
+    def events(self, run_id: str) -> str:
+        """The run's append-only event list."""
+        return f"{self.prefix}:run:{{{run_id}}}:ev"
+
+    def statuses(self, run_id: str) -> str:
+        """The set of statuses the run reached."""
+        return f"{self.prefix}:run:{{{run_id}}}:st"
+
+    def by_key(self, key: str) -> str:
+        """External key -> run id."""
+        return f"{self.prefix}:key:{key}"
+
+    def state_index(self, state: str) -> str:
+        """Run ids in a state, scored by the time they entered it."""
+        return f"{self.prefix}:idx:state:{state}"
+
+    def flow_index(self, kind: str, flow: str) -> str:
+        """Run ids of a flow (or block), scored by creation time."""
+        return f"{self.prefix}:idx:flow:{kind}:{flow}"
+
+    @property
+    def all_index(self) -> str:
+        """Every run id, scored by creation time."""
+        return f"{self.prefix}:idx:all"
+
+    @property
+    def specs(self) -> str:
+        """Current definitions: '<kind>:<name>' -> spec JSON."""
+        return f"{self.prefix}:specs"
+
+    @property
+    def spec_versions(self) -> str:
+        """Every definition ever registered: '<kind>:<name>:<version>' -> spec JSON."""
+        return f"{self.prefix}:specs:versions"
+
+    @property
+    def meta(self) -> str:
+        """Registry metadata (default flow, default block)."""
+        return f"{self.prefix}:meta"
+
+    @property
+    def finished_channel(self) -> str:
+        """Pub/sub channel on which finished run ids are announced."""
+        return f"{self.prefix}:finished"

@@ -1,0 +1,28 @@
+-- Create a run in state PENDING, or return the live run that already holds the same key.
+-- KEYS[1] run hash, KEYS[2] event list
+-- ARGV[1] key prefix, ARGV[2] run id, ARGV[3] external key ('' for none), ARGV[4] now (s),
+-- ARGV[5] flow index name, ARGV[6] run_created event (JSON), ARGV[7..] field/value pairs
+local prefix, run_id, key, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if key ~= '' then
+  local key_ref = prefix .. ':key:' .. key
+  local existing = redis.call('GET', key_ref)
+  if existing then
+    local state = redis.call('HGET', prefix .. ':run:{' .. existing .. '}', 'state')
+    if state then
+      return {0, existing, state}
+    end
+  end
+  redis.call('SET', key_ref, run_id)
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, run_id, redis.call('HGET', KEYS[1], 'state')}
+end
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], 'state', 'PENDING', 'step', '0', 'attempt', '0', 'cause', '',
+  'created_at', now, 'updated_at', now, unpack(fields))
+redis.call('RPUSH', KEYS[2], ARGV[6])
+redis.call('ZADD', prefix .. ':idx:state:PENDING', now, run_id)
+redis.call('ZADD', prefix .. ':idx:flow:' .. ARGV[5], now, run_id)
+redis.call('ZADD', prefix .. ':idx:all', now, run_id)
+return {1, run_id, 'PENDING'}

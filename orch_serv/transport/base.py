@@ -1,0 +1,128 @@
+"""The transport contract the engine and the service runtime rely on.
+
+Implementations: :mod:`orch_serv.transport.rabbit` (aio-pika). Every publish returns only
+once the broker has confirmed it; deliveries are acknowledged manually.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Exchange, queue and routing-key names under one namespace (ARCHITECTURE section 5)."""
+
+    namespace: str = "orch_serv"
+
+    @property
+    def exchange(self) -> str:
+        """The direct exchange every command, reply and status event goes through."""
+        return self.namespace
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        """Where undeliverable and rejected messages go."""
+        return f"{self.namespace}.dlx"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        """The queue that keeps dead letters for operators."""
+        return f"{self.namespace}.dead"
+
+    @property
+    def control_exchange(self) -> str:
+        """Fanout exchange for notices to every service process."""
+        return f"{self.namespace}.control"
+
+    @property
+    def orchestrator_queue(self) -> str:
+        """The queue every orchestrator replica consumes (replies, status events, starts)."""
+        return f"{self.namespace}.orchestrator"
+
+    orchestrator_key: str = "orchestrator"
+    dead_key: str = "dead"
+
+    def service_queue(self, service: str) -> str:
+        """The queue a service's processes consume."""
+        return f"{self.namespace}.svc.{service}"
+
+    @staticmethod
+    def service_key(service: str) -> str:
+        """Routing key of a service's commands."""
+        return f"svc.{service}"
+
+
+class Delivery(Protocol):
+    """One message handed to a consumer; it must be acked or dead-lettered exactly once."""
+
+    @property
+    def body(self) -> bytes:
+        """The raw message body."""
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        """AMQP headers."""
+
+    @property
+    def redelivered(self) -> bool:
+        """True when the broker delivered this message before (to a consumer that left)."""
+
+    @property
+    def routing_key(self) -> str:
+        """The routing key it was published with."""
+
+    async def ack(self) -> None:
+        """Acknowledge: the message is done with."""
+
+    async def requeue(self) -> None:
+        """Give the message back to the queue (for shutdown)."""
+
+
+DeliveryHandler = Callable[[Delivery], Awaitable[None]]
+
+
+class Consumer(Protocol):
+    """A running subscription."""
+
+    async def cancel(self) -> None:
+        """Stop receiving new deliveries; unacked ones stay with the broker."""
+
+
+class Transport(Protocol):
+    """What orch_serv needs from a message broker."""
+
+    topology: Topology
+
+    async def close(self) -> None:
+        """Close channels and the connection; idempotent."""
+
+    async def declare_service(self, service: str) -> str:
+        """Declare (idempotently) the queue of ``service``; returns its name."""
+
+    async def declare_orchestrator(self) -> str:
+        """Declare (idempotently) the orchestrator queue; returns its name."""
+
+    async def publish(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        headers: Mapping[str, Any] | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """Publish persistently to the main exchange; returns once confirmed.
+
+        Raises :class:`~orch_serv.exceptions.PublishError` if the broker nacks it or no
+        queue is bound to ``routing_key``.
+        """
+
+    async def consume(self, queue: str, handler: DeliveryHandler, *, prefetch: int) -> Consumer:
+        """Start delivering messages of ``queue`` to ``handler`` (manual acks)."""
+
+    async def dead_letter(self, delivery: Delivery, reason: str, *, queue: str) -> None:
+        """Publish a copy to the dead-letter queue with ``reason`` in its headers (confirmed),
+        then ack the original: the message is never lost and never blocks the consumer."""

@@ -1,0 +1,269 @@
+"""RabbitMQ transport on aio-pika: robust connection, confirmed persistent publishes,
+manual acks, topology declared idempotently and restored on reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Self
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from orch_serv.constants import (
+    CONTENT_TYPE,
+    HEADER_ORIGIN_QUEUE,
+    HEADER_ORIGIN_ROUTING_KEY,
+    HEADER_REASON,
+)
+from orch_serv.exceptions import PublishError, TransportError
+from orch_serv.transport.base import DeliveryHandler, Topology
+
+_AMQP_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+class RabbitDelivery:
+    """A :class:`~orch_serv.transport.base.Delivery` backed by an aio-pika message."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: AbstractIncomingMessage) -> None:
+        self._message = message
+
+    @property
+    def body(self) -> bytes:
+        """The raw body."""
+        return self._message.body
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        """AMQP headers."""
+        return self._message.headers or {}
+
+    @property
+    def redelivered(self) -> bool:
+        """Whether RabbitMQ delivered it before."""
+        return bool(self._message.redelivered)
+
+    @property
+    def routing_key(self) -> str:
+        """Routing key it was published with."""
+        return self._message.routing_key or ""
+
+    async def ack(self) -> None:
+        """Ack; a lost channel means the broker will redeliver, which the engine tolerates."""
+        try:
+            await self._message.ack()
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"ack failed: {exc}") from exc
+
+    async def requeue(self) -> None:
+        """Give the message back to its queue."""
+        try:
+            await self._message.nack(requeue=True)
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"requeue failed: {exc}") from exc
+
+
+class RabbitConsumer:
+    """A consumer on its own channel (so its prefetch is its own)."""
+
+    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, tag: str) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._tag = tag
+        self._cancelled = False
+
+    async def cancel(self) -> None:
+        """Stop new deliveries; idempotent."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        try:
+            await self._queue.cancel(self._tag)
+        except _AMQP_ERRORS:
+            pass  # channel already gone: the broker has stopped delivering anyway
+
+
+class RabbitTransport:
+    """:class:`~orch_serv.transport.base.Transport` over one robust aio-pika connection."""
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        channel: AbstractChannel,
+        exchange: AbstractExchange,
+        dlx: AbstractExchange,
+        topology: Topology,
+        *,
+        quorum: bool,
+    ) -> None:
+        self._connection = connection
+        self._channel = channel
+        self._exchange = exchange
+        self._dlx = dlx
+        self.topology = topology
+        self._quorum = quorum
+        self._declared: dict[str, dict[str, Any]] = {}
+        self._consumer_channels: list[AbstractChannel] = []
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        namespace: str = "orch_serv",
+        quorum_queues: bool = False,
+        timeout: float = 10.0,
+    ) -> Self:
+        """Connect (failing fast if RabbitMQ does not answer) and declare the topology."""
+        topology = Topology(namespace)
+        try:
+            connection = await aio_pika.connect_robust(url, timeout=timeout)
+        except (*_AMQP_ERRORS, aio_pika.exceptions.AMQPException) as exc:
+            raise TransportError(f"cannot connect to RabbitMQ at {url}: {exc}") from exc
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.declare_exchange(
+                topology.exchange, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+            dlx = await channel.declare_exchange(
+                topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+            await channel.declare_exchange(
+                topology.control_exchange, aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            dead = await channel.declare_queue(
+                topology.dead_letter_queue, durable=True, arguments=_queue_type(quorum_queues)
+            )
+            await dead.bind(dlx, topology.dead_key)
+        except _AMQP_ERRORS as exc:
+            await connection.close()
+            raise TransportError(f"cannot declare the topology: {exc}") from exc
+        return cls(connection, channel, exchange, dlx, topology, quorum=quorum_queues)
+
+    async def close(self) -> None:
+        """Close the connection (and its channels); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._connection.close()
+        except _AMQP_ERRORS:
+            pass  # already closed by the broker
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _declare(self, name: str, routing_key: str) -> str:
+        if name in self._declared:
+            return name
+        arguments: dict[str, Any] = {
+            "x-dead-letter-exchange": self.topology.dead_letter_exchange,
+            "x-dead-letter-routing-key": self.topology.dead_key,
+            **_queue_type(self._quorum),
+        }
+        try:
+            queue = await self._channel.declare_queue(name, durable=True, arguments=arguments)
+            await queue.bind(self._exchange, routing_key)
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"cannot declare queue {name!r}: {exc}") from exc
+        self._declared[name] = arguments
+        return name
+
+    async def declare_service(self, service: str) -> str:
+        """Declare the queue of ``service`` (idempotent)."""
+        topo = self.topology
+        return await self._declare(topo.service_queue(service), topo.service_key(service))
+
+    async def declare_orchestrator(self) -> str:
+        """Declare the orchestrator queue (idempotent)."""
+        topo = self.topology
+        return await self._declare(topo.orchestrator_queue, topo.orchestrator_key)
+
+    async def publish(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        headers: Mapping[str, Any] | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """Persistent publish to the main exchange, awaiting the broker's confirm."""
+        await self._publish(self._exchange, routing_key, body, message_id, headers, kind)
+
+    async def _publish(
+        self,
+        exchange: AbstractExchange,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        headers: Mapping[str, Any] | None,
+        kind: str | None,
+    ) -> None:
+        message = aio_pika.Message(
+            body,
+            headers=dict(headers) if headers else None,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            type=kind,
+        )
+        try:
+            confirmation = await exchange.publish(message, routing_key, mandatory=True)
+        except aiormq.exceptions.PublishError as exc:
+            raise PublishError(f"no queue is bound to routing key {routing_key!r}") from exc
+        except _AMQP_ERRORS as exc:
+            raise PublishError(f"publish to {routing_key!r} failed: {exc}") from exc
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise PublishError(f"publish to {routing_key!r} was not confirmed: {confirmation!r}")
+
+    async def consume(
+        self, queue: str, handler: DeliveryHandler, *, prefetch: int
+    ) -> RabbitConsumer:
+        """Consume ``queue`` on a dedicated channel with ``prefetch`` unacked messages."""
+        try:
+            channel = await self._connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=prefetch)
+            if queue not in self._declared:
+                raise TransportError(f"queue {queue!r} must be declared before it is consumed")
+            declared = await channel.declare_queue(
+                queue, durable=True, arguments=self._declared[queue]
+            )
+
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                await handler(RabbitDelivery(message))
+
+            tag = await declared.consume(on_message, no_ack=False)
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"cannot consume {queue!r}: {exc}") from exc
+        self._consumer_channels.append(channel)
+        return RabbitConsumer(channel, declared, tag)
+
+    async def dead_letter(self, delivery: Any, reason: str, *, queue: str) -> None:
+        """Copy to the dead-letter queue with the reason (confirmed), then ack the original."""
+        headers = dict(delivery.headers)
+        headers[HEADER_REASON] = reason[:1024]
+        headers[HEADER_ORIGIN_QUEUE] = queue
+        headers[HEADER_ORIGIN_ROUTING_KEY] = delivery.routing_key
+        message_id = f"dead:{queue}:{id(delivery)}"
+        await self._publish(
+            self._dlx, self.topology.dead_key, delivery.body, message_id, headers, "dead"
+        )
+        await delivery.ack()
+
+
+def _queue_type(quorum: bool) -> dict[str, Any]:
+    return {"x-queue-type": "quorum"} if quorum else {}
