@@ -15,7 +15,9 @@ post hook sees the reply before it is forwarded to the next step (it may return 
 
 from __future__ import annotations
 
+import inspect
 import re
+import types
 from typing import cast
 
 from orch_serv.exceptions import BlockException
@@ -69,13 +71,24 @@ class Block:
         if svc is None:
             raise BlockException(f"block {name!r}: a block needs a `service`")
         cmd = command or getattr(cls, "command", None) or name
-        pre = pre_handler_function or cls.__dict__.get("pre_handler_function")
-        post = post_handler_function or cls.__dict__.get("post_handler_function")
+        pre = pre_handler_function or self._declared_hook("pre_handler_function")
+        post = post_handler_function or self._declared_hook("post_handler_function")
         self.name_block = check_name("name_block", name)
         self.service = check_name("service", svc)
         self.command = check_name("command", cmd)
-        self.pre_handler_function = check_hook("pre_handler_function", _unwrap(pre))
-        self.post_handler_function = check_hook("post_handler_function", _unwrap(post))
+        self.pre_handler_function = check_hook("pre_handler_function", pre)
+        self.post_handler_function = check_hook("post_handler_function", post)
+
+    def _declared_hook(self, name: str) -> object:
+        """A hook declared on the class (or a base). ``def pre_handler_function(self, msg)``
+        is a method and is bound to this block; a function assigned under that name
+        (``pre_handler_function = my_hook``, or a staticmethod) is used as it is."""
+        raw = inspect.getattr_static(type(self), name, None)
+        if isinstance(raw, staticmethod):
+            return raw.__func__
+        if isinstance(raw, types.FunctionType) and raw.__name__ == name:
+            return getattr(self, name)
+        return raw
 
     def __repr__(self) -> str:
         return f"Block({self.name_block!r}, service={self.service!r}, command={self.command!r})"
@@ -83,11 +96,6 @@ class Block:
     def identity(self) -> tuple[str, str, str]:
         """What makes two blocks the same block: name, service and command."""
         return (self.name_block, self.service, self.command)
-
-
-def _unwrap(hook: object) -> object:
-    """A hook declared as a class attribute may be wrapped in staticmethod."""
-    return hook.__func__ if isinstance(hook, staticmethod) else hook
 
 
 def as_block(obj: object) -> Block:

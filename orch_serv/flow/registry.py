@@ -32,14 +32,15 @@ def _members(value: Any, base: type, what: str) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, ModuleType):
-        return [
-            cls
-            for _, cls in inspect.getmembers(value, inspect.isclass)
-            if issubclass(cls, base)
-            and cls is not base
-            and cls.__module__ == value.__name__
-            and ("name_flow" in cls.__dict__ or "name_block" in cls.__dict__)
-        ]
+        return list(
+            dict.fromkeys(
+                cls
+                for _, cls in inspect.getmembers(value, inspect.isclass)
+                if issubclass(cls, base)
+                and cls is not base
+                and getattr(cls, "name_flow" if base is Flow else "name_block", None) is not None
+            )
+        )
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise WrongTypeException(
             f"Invalid variable type `{what}`. Give a list of classes or instances, or a module, "

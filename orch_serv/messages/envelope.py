@@ -66,8 +66,12 @@ class Envelope(BaseModel, Generic[BodyT]):
     deadline: float | None = Field(None, description="Unix time after which the work is moot.")
     traceparent: str | None = Field(None, description="W3C trace context.")
     created_at: float = Field(default_factory=time.time, description="Unix time of creation.")
+    # validate_default: a missing body is fine for Envelope[Any] (the wire form), but
+    # Envelope[MyBody] rejects it, as orch_serv did.
     body: BodyT = Field(
-        default=cast(Any, None), description="The user's payload (null when absent)."
+        default=cast(Any, None),
+        validate_default=True,
+        description="The user's payload; may be absent (null) unless the body type is a model.",
     )
     error: ErrorInfo | None = Field(None, description="Set on a failed reply.")
     status: StatusInfo | None = Field(None, description="Set on a status event.")

@@ -186,7 +186,7 @@ class Engine:
             cause=message.message_id,
             now=now,
             step_name=first.spec.name,
-            fields={"input": command.body},
+            fields={"step_input": command.body},
             events=[started, self._dispatched(command, now)],
         )
         await self._apply(change, command, delivery)
@@ -232,7 +232,6 @@ class Engine:
                 now=now,
                 events=events,
                 fields={"result": forwarded.body},
-                statuses=[step.spec.name],
                 ignored=self._ignored(reply, now),
             )
             await self._apply(change, None, delivery)
@@ -244,9 +243,8 @@ class Engine:
             cause=reply.message_id,
             now=now,
             step_name=command.step_name,
-            fields={"input": command.body},
+            fields={"step_input": command.body},
             events=[completed, self._dispatched(command, now)],
-            statuses=[step.spec.name],
             ignored=self._ignored(reply, now),
         )
         await self._apply(change, command, delivery)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, get_type_hints
+from types import UnionType
+from typing import TYPE_CHECKING, Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel
 
@@ -24,6 +25,9 @@ from orch_serv.exceptions import (
 )
 from orch_serv.flow.block import NAME_PATTERN
 
+if TYPE_CHECKING:
+    from orch_serv.service.context import HandlerContext
+
 HandlerFn = Callable[..., Any]
 
 
@@ -32,7 +36,7 @@ class CommandHandler:
 
     target_command: ClassVar[str]
 
-    def process(self, body: Any, ctx: Any) -> Any:
+    def process(self, body: Any, ctx: HandlerContext) -> Any:
         """Execute the command (may be ``async def``)."""
         raise NotImplementedError
 
@@ -40,7 +44,7 @@ class CommandHandler:
 class CommandHandlerPostProcess:
     """Runs after the reply of a successful command is confirmed (side effects only)."""
 
-    def post_process(self, result: Any, extra: Any, ctx: Any) -> Any:
+    def post_process(self, result: Any, extra: Any, ctx: HandlerContext) -> Any:
         """Called with the result, the handler's extra data and the context (may be async)."""
         raise NotImplementedError
 
@@ -63,6 +67,26 @@ class HandlerSpec:
     is_async: bool
     post: HandlerFn | None = None
     post_is_async: bool = False
+    #: The annotation was ``Model | None``: a null body is passed as None.
+    optional: bool = False
+
+    def parse(self, body: Any) -> Any:
+        """Validate the body against the handler's model (once, at the service edge)."""
+        if self.model is None or (body is None and self.optional):
+            return body
+        return self.model.model_validate(body)
+
+
+def _body_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The pydantic model a body annotation names (``Model`` or ``Model | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    args = get_args(annotation)
+    if get_origin(annotation) in (Union, UnionType) and type(None) in args:
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) == 1 and len(args) == 2:
+            return models[0], True
+    return None, False
 
 
 def _instance(obj: Any, base: type, role: str) -> Any:
@@ -100,14 +124,12 @@ def describe(command: str, fn: HandlerFn, post: HandlerFn | None = None) -> Hand
         hints = get_type_hints(fn)
     except (NameError, TypeError):
         hints = {}
-    annotation = hints.get(params[0].name)
-    model = (
-        annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    )
+    model, optional = _body_model(hints.get(params[0].name))
     return HandlerSpec(
         command=command,
         fn=fn,
         model=model,
+        optional=optional,
         takes_context=len(params) == 2,
         is_async=_is_async(fn),
         post=post,

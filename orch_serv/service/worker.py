@@ -160,7 +160,7 @@ class ServiceWorker:
         self, spec: HandlerSpec, command: Envelope[Any], ctx: HandlerContext
     ) -> tuple[Any, Any, ErrorInfo | None]:
         try:
-            body = spec.model.model_validate(command.body) if spec.model else command.body
+            body = spec.parse(command.body)
             args = (body, ctx) if spec.takes_context else (body,)
             if spec.is_async:
                 output = await spec.fn(*args)

@@ -102,7 +102,10 @@ class RunRecord:
     updated_at: float
     finished_at: float | None = None
     key: str | None = None
+    #: The body the run was started with.
     input: Any = None
+    #: The body sent to the current step (what a retry of that step would send again).
+    step_input: Any = None
     result: Any = None
     error: ErrorInfo | None = None
     statuses: frozenset[str] = field(default_factory=frozenset)

@@ -44,6 +44,7 @@ _RUN_FIELDS = (
     "finished_at",
     "key",
     "input",
+    "step_input",
     "result",
     "error",
 )
@@ -380,6 +381,7 @@ def _record(run_id: str, values: list[str | None], statuses: set[str]) -> RunRec
         finished_at=float(row["finished_at"]) if row["finished_at"] else None,
         key=row["key"] or None,
         input=_loads(row["input"]),
+        step_input=_loads(row["step_input"]),
         result=_loads(row["result"]),
         error=ErrorInfo.model_validate(error) if error else None,
         statuses=frozenset(statuses),

@@ -1,0 +1,1 @@
+"""Flow definitions of the example dataset-ingestion pipeline (see :mod:`flows.ingest`)."""

@@ -1,0 +1,294 @@
+"""``orch-serv``: run orchestrators and services, start runs, inspect them.
+
+Settings come from ``ORCH_SERV_*`` environment variables (see :class:`Settings`), or from the
+global options, which win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Coroutine
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from orch_serv import render
+from orch_serv.backends import open_backends, open_store
+from orch_serv.constants import RunState
+from orch_serv.exceptions import OrchServError, RunNotFound
+from orch_serv.loader import load
+from orch_serv.logs import configure_logging
+from orch_serv.orchestrator.app import Orchestrator
+from orch_serv.orchestrator.client import Client
+from orch_serv.service.definition import as_services
+from orch_serv.service.worker import ServiceWorker
+from orch_serv.settings import Settings
+
+app = typer.Typer(
+    name="orch-serv",
+    help="Message-driven orchestrator: flows of blocks over RabbitMQ, runs tracked in Redis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+class Format(StrEnum):
+    """Output format."""
+
+    table = "table"
+    json = "json"
+
+
+class _State:
+    settings: Settings | None = None
+
+
+def _settings() -> Settings:
+    if _State.settings is None:
+        _State.settings = Settings()
+    return _State.settings
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    try:
+        return asyncio.run(main())
+    except RunNotFound as exc:
+        raise _fail(exc.message) from None
+    except OrchServError as exc:
+        raise _fail(exc.message or str(exc)) from None
+
+
+@app.callback()
+def configure(
+    amqp_url: Annotated[str | None, typer.Option(help="RabbitMQ URL.")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL.")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Exchange/queue name prefix.")] = None,
+    key_prefix: Annotated[str | None, typer.Option(help="Redis key prefix.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="Log level.")] = None,
+) -> None:
+    """Global options; each also reads ORCH_SERV_<NAME> from the environment."""
+    overrides = {
+        "amqp_url": amqp_url,
+        "redis_url": redis_url,
+        "namespace": namespace,
+        "key_prefix": key_prefix,
+        "log_level": log_level,
+    }
+    try:
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        _State.settings = Settings.model_validate(given)
+    except ValidationError as exc:
+        raise _fail(f"invalid settings: {exc}", 2) from None
+    configure_logging(_State.settings.log_level, _State.settings.log_format)
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _orchestrator(path: str) -> Orchestrator:
+    obj = load(path)
+    if not isinstance(obj, Orchestrator):
+        raise OrchServError(f"{path!r} is not an orch_serv Orchestrator (got {type(obj).__name__})")
+    return obj
+
+
+@app.command()
+def orchestrator(
+    app_path: Annotated[str, typer.Argument(metavar="APP", help="e.g. flows.ingest:orchestrator")],
+) -> None:
+    """Run an orchestrator replica for APP's flows until SIGTERM/SIGINT."""
+    settings = _settings()
+
+    async def main() -> None:
+        orch = _orchestrator(app_path)
+        async with orch.run(settings):
+            await _until_signalled()
+
+    _run(main)
+
+
+@app.command()
+def service(
+    app_path: Annotated[
+        str, typer.Argument(metavar="APP", help="e.g. services_examples.validator:service")
+    ],
+) -> None:
+    """Host APP's service(s) until SIGTERM/SIGINT; SIGTERM drains in-flight handlers."""
+    settings = _settings()
+
+    async def main() -> None:
+        services = as_services(load(app_path))
+        async with open_backends(settings) as (transport, _store):
+            workers = [ServiceWorker(s, transport, settings) for s in services]
+            for worker in workers:
+                await worker.start()
+            try:
+                await _until_signalled()
+            finally:
+                await asyncio.gather(*(w.stop() for w in workers))
+
+    _run(main)
+
+
+@app.command()
+def dev(
+    app_path: Annotated[str, typer.Argument(metavar="APP", help="e.g. flows.ingest:orchestrator")],
+) -> None:
+    """All-in-one: APP's orchestrator and its services in one process (development, demos)."""
+    settings = _settings()
+
+    async def main() -> None:
+        orch = _orchestrator(app_path)
+        async with orch.run(settings, with_services=True):
+            err.print(
+                f"orch-serv dev: flows {orch.get_list_flows()}, services "
+                f"{[s.name for s in orch.services]}; Ctrl-C to stop"
+            )
+            await _until_signalled()
+
+    _run(main)
+
+
+def _parse_body(body: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _fail(f"--body is not valid JSON: {exc}", 2) from None
+
+
+@app.command()
+def start(
+    flow: Annotated[str | None, typer.Argument(help="Flow name (omit with --target).")] = None,
+    body: Annotated[str, typer.Option(help="JSON body of the first step.")] = "{}",
+    key: Annotated[str | None, typer.Option(help="Idempotency key: same key, same run.")] = None,
+    target: Annotated[str | None, typer.Option(help="Run a single block instead.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Start a run of FLOW; prints its id (and with --wait, its final status)."""
+    if flow is None and target is None:
+        raise _fail("give a FLOW or --target BLOCK", 2)
+    payload = _parse_body(body)
+    settings = _settings()
+
+    async def main() -> int:
+        async with open_backends(settings) as (transport, store):
+            client = Client(transport, store)
+            run_id = await client.start(flow, payload, key=key, target=target)
+            if not wait:
+                out.print(run_id, highlight=False)
+                return 0
+            try:
+                record = await client.wait(run_id, timeout=timeout)
+            except TimeoutError:
+                record = await client.get(run_id)
+            _show_status(record, fmt)
+            return 0 if record.state is RunState.SUCCEEDED else 1
+
+    raise typer.Exit(_run(main))
+
+
+def _show_status(record: Any, fmt: Format) -> None:
+    if fmt is Format.json:
+        out.print_json(render.dumps(render.run_json(record)))
+    else:
+        out.print(render.status_table(record))
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    history: Annotated[bool, typer.Option(help="One row per event.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Show a run's status (done, id, state, status), or its history."""
+    settings = _settings()
+
+    async def main() -> None:
+        store = await open_store(settings)
+        try:
+            client = Client(None, store)
+            record = await client.get(run_id)
+            events = await client.events(run_id) if history else []
+        finally:
+            await store.close()
+        if fmt is Format.json:
+            document: Any = render.run_json(record)
+            if history:
+                document = {"run": document, "events": [render.event_json(e) for e in events]}
+            out.print_json(render.dumps(document))
+        elif history:
+            out.print(render.history_table(run_id, events))
+        else:
+            out.print(render.status_table(record))
+
+    _run(main)
+
+
+@app.command()
+def runs(
+    flow: Annotated[str | None, typer.Option(help="Only runs of this flow.")] = None,
+    state: Annotated[RunState | None, typer.Option(help="Only runs in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many.")] = 50,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """List recent runs, most recent first."""
+    settings = _settings()
+
+    async def main() -> None:
+        store = await open_store(settings)
+        try:
+            records = await store.list_runs(flow=flow, state=state, limit=limit)
+        finally:
+            await store.close()
+        if fmt is Format.json:
+            out.print_json(render.dumps([render.run_json(r) for r in records]))
+        else:
+            out.print(render.runs_table(records))
+
+    _run(main)
+
+
+@app.command()
+def flows(
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """List the flows and blocks orchestrators have registered."""
+    settings = _settings()
+
+    async def main() -> None:
+        store = await open_store(settings)
+        try:
+            specs = await store.list_specs()
+        finally:
+            await store.close()
+        if fmt is Format.json:
+            out.print_json(render.dumps([s.model_dump(mode="json") for s in specs]))
+        else:
+            out.print(render.flows_table(specs))
+
+    _run(main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,174 @@
+"""Run the example pipeline on every sample CSV, all in one process.
+
+    python -m services_examples.demo
+
+Starts the orchestrator and the three services in this process (``with_services=True``),
+starts one ``ingest`` run per sample file plus one ``profile`` run, shows a progress bar, then
+a table of how each run ended. Connection settings come from the ``ORCH_SERV_*`` environment
+variables; the namespace and key prefix default to ``orch_serv_demo``. The exit code is 0 only
+when every run succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flows.ingest import orchestrator
+from orch_serv import EventKind, Running, RunRecord, RunState, Settings
+from orch_serv.logs import configure_logging
+from services_examples import DATA_DIR
+
+#: The sample the ``profile`` run looks at.
+PROFILED = "air_quality_readings"
+WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one run ended, with the number of steps it completed."""
+
+    record: RunRecord
+    steps_done: int
+
+
+def demo_settings() -> Settings:
+    """Settings from the environment, with the demo's own namespace and key prefix unless
+    ``ORCH_SERV_NAMESPACE`` / ``ORCH_SERV_KEY_PREFIX`` say otherwise."""
+    return Settings(
+        namespace=os.environ.get("ORCH_SERV_NAMESPACE", "orch_serv_demo"),
+        key_prefix=os.environ.get("ORCH_SERV_KEY_PREFIX", "orch_serv_demo"),
+    )
+
+
+def summarise(record: RunRecord) -> str:
+    """One line about a run's result (or error)."""
+    if record.error is not None:
+        return f"[red]{escape(record.error.type)}[/]: {escape(record.error.message)}"
+    result: Any = record.result
+    if not isinstance(result, dict):
+        return escape(repr(result))
+    dataset = result.get("dataset_id", "?")
+    if "sha256" in result:
+        return escape(f"{dataset}: {result['rows']} rows -> {Path(result['path']).name}")
+    if "columns" in result:
+        numeric = sum(1 for c in result["columns"] if c["numeric"])
+        columns = len(result["columns"])
+        return escape(f"{dataset}: {result['rows']} rows, {columns} columns ({numeric} numeric)")
+    return escape(", ".join(f"{k}={v}" for k, v in list(result.items())[:3]))
+
+
+async def follow(running: Running, run_id: str) -> Outcome:
+    """Wait for a run to finish and count its completed steps."""
+    record = await running.wait(run_id, timeout=WAIT_SECONDS)
+    events = await running.events(run_id)
+    done = sum(1 for e in events if e.kind is EventKind.STEP_COMPLETED)
+    return Outcome(record, done)
+
+
+def published_files(workdir: Path) -> list[str]:
+    """The files under ``<workdir>/published``, relative to ``workdir``."""
+    return sorted(str(p.relative_to(workdir)) for p in workdir.glob("published/*/*"))
+
+
+def render(outcomes: list[Outcome]) -> Table:
+    """The final status of every run as a rich table."""
+    table = Table(
+        title="orch_serv demo: dataset ingestion",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("run id", no_wrap=True)
+    table.add_column("flow", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("steps", justify="right", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("result", overflow="fold")
+    for outcome in outcomes:
+        record = outcome.record
+        colour = "green" if record.state is RunState.SUCCEEDED else "red"
+        finished = record.finished_at or record.updated_at
+        table.add_row(
+            record.run_id[:8],
+            record.flow,
+            f"[{colour}]{record.state.value}[/]",
+            f"{outcome.steps_done}/{record.steps_total}",
+            f"{(finished - record.created_at) * 1000:.0f} ms",
+            summarise(record),
+        )
+    return table
+
+
+async def run_demo(console: Console) -> bool:
+    """Run the pipeline on copies of the sample files; True when every run succeeded."""
+    samples = sorted(DATA_DIR.glob("*.csv"))
+    settings = demo_settings()
+    with tempfile.TemporaryDirectory(prefix="orch_serv_demo_") as tmp:
+        workdir = Path(tmp)
+        incoming = workdir / "incoming"
+        incoming.mkdir()
+        for sample in samples:
+            shutil.copy(sample, incoming / sample.name)
+        console.print(
+            f"Running {len(samples)} ingest runs and 1 profile run in {workdir} "
+            f"(namespace {settings.namespace!r})"
+        )
+        async with orchestrator.run(settings, with_services=True) as running:
+            run_ids = []
+            for sample in samples:
+                body = {
+                    "dataset_id": sample.stem,
+                    "path": str(incoming / sample.name),
+                    "workdir": str(workdir),
+                }
+                run_ids.append(await running.start("ingest", body))
+                if sample.stem == PROFILED:
+                    run_ids.append(await running.start("profile", body))
+            with Progress(
+                TextColumn("[bold]waiting for runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("runs", total=len(run_ids))
+                pending = [asyncio.ensure_future(follow(running, r)) for r in run_ids]
+                for future in asyncio.as_completed(pending):
+                    await future
+                    progress.advance(task)
+            outcomes = [f.result() for f in pending]
+        console.print(render(outcomes))
+        console.print("Published files:", *published_files(workdir), sep="\n  ")
+    return all(o.record.state is RunState.SUCCEEDED for o in outcomes)
+
+
+def main() -> int:
+    """Entry point of ``python -m services_examples.demo``; returns the exit code."""
+    configure_logging("WARNING")
+    console = Console()
+    try:
+        ok = asyncio.run(run_demo(console))
+    except TimeoutError:
+        console.print(f"[red]a run did not finish within {WAIT_SECONDS:.0f} s[/]")
+        return 1
+    console.print("[green]every run succeeded[/]" if ok else "[red]some runs failed[/]")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
