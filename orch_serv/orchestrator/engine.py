@@ -24,6 +24,7 @@ from orch_serv.exceptions import (
 )
 from orch_serv.flow.flow import CompiledStep
 from orch_serv.flow.registry import Definition, FlowRegistry
+from orch_serv.inflight import Inflight
 from orch_serv.logs import get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import Envelope, ErrorInfo
@@ -58,6 +59,7 @@ class Engine:
         self._consumer: Consumer | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self._remote: dict[tuple[str, str, str], Definition] = {}
+        self._inflight = Inflight()
 
     async def start(self) -> None:
         """Publish the definitions, declare the queues and start consuming."""
@@ -71,15 +73,20 @@ class Engine:
                 await self.transport.declare_service(step.service)
         self._queue = await self.transport.declare_orchestrator()
         self._consumer = await self.transport.consume(
-            self._queue, self._on_delivery, prefetch=self.settings.orchestrator_prefetch
+            self._queue,
+            self._inflight.wrap(self._on_delivery),
+            prefetch=self.settings.orchestrator_prefetch,
         )
         self._housekeeper = asyncio.create_task(self._housekeeping())
         log.info("orchestrator_started", queue=self._queue, flows=self.registry.get_list_flows())
 
     async def stop(self) -> None:
-        """Stop consuming (unacked messages go back to the queue); idempotent."""
+        """Stop consuming, finish the messages in hand (within the shutdown grace), and give
+        the rest back to the queue; idempotent."""
         if self._consumer is not None:
             await self._consumer.cancel()
+            await self._inflight.drain(self.settings.shutdown_grace_seconds)
+            await self._consumer.close()
             self._consumer = None
         if self._housekeeper is not None:
             self._housekeeper.cancel()

@@ -19,6 +19,7 @@ from pydantic_core import PydanticSerializationError
 
 from orch_serv.constants import MessageKind
 from orch_serv.exceptions import HandlerError, MsgException, TransportError
+from orch_serv.inflight import Inflight
 from orch_serv.logs import get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import Envelope, ErrorInfo
@@ -59,9 +60,7 @@ class ServiceWorker:
         )
         self._consumer: Consumer | None = None
         self._queue = ""
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._inflight = Inflight()
         self._stopped = False
         self.log = log.bind(service=service.name)
 
@@ -70,7 +69,9 @@ class ServiceWorker:
         self._queue = await self.transport.declare_service(self.service.name)
         await self.transport.declare_orchestrator()  # replies must always be routable
         self._consumer = await self.transport.consume(
-            self._queue, self._on_delivery, prefetch=self.settings.service_prefetch
+            self._queue,
+            self._inflight.wrap(self._on_delivery),
+            prefetch=self.settings.service_prefetch,
         )
         self.log.info("service_started", queue=self._queue, commands=self.service.commands)
 
@@ -83,13 +84,11 @@ class ServiceWorker:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         if self._consumer is not None:
             await self._consumer.cancel()
-        try:
-            async with asyncio.timeout(grace):
-                await self._idle.wait()
-        except TimeoutError:
-            self.log.warning("service_drain_timeout", inflight=len(self._inflight))
-            for task in list(self._inflight):
-                task.cancel()
+        cancelled = await self._inflight.drain(grace)
+        if cancelled:
+            self.log.warning("service_drain_timeout", cancelled=cancelled)
+        if self._consumer is not None:
+            await self._consumer.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.log.info("service_stopped")
 
@@ -102,20 +101,11 @@ class ServiceWorker:
 
     # -- per message -------------------------------------------------------------------------
     async def _on_delivery(self, delivery: Delivery) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-            self._idle.clear()
         try:
             await self._handle(delivery)
-        except (TransportError, asyncio.CancelledError):
+        except TransportError:
             # Not acked: the broker redelivers it once the channel or the process is gone.
             self.log.warning("command_not_acked", exc_info=True)
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
-                if not self._inflight:
-                    self._idle.set()
 
     async def _handle(self, delivery: Delivery) -> None:
         try:

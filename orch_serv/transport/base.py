@@ -88,7 +88,10 @@ class Consumer(Protocol):
     """A running subscription."""
 
     async def cancel(self) -> None:
-        """Stop receiving new deliveries; unacked ones stay with the broker."""
+        """Stop receiving new deliveries; unacked ones can still be acked."""
+
+    async def close(self) -> None:
+        """Cancel, and give every unacked delivery back to the queue."""
 
 
 class Transport(Protocol):

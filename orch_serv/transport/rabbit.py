@@ -91,6 +91,14 @@ class RabbitConsumer:
         except _AMQP_ERRORS:
             pass  # channel already gone: the broker has stopped delivering anyway
 
+    async def close(self) -> None:
+        """Cancel and close the channel: RabbitMQ requeues whatever is still unacked."""
+        await self.cancel()
+        try:
+            await self._channel.close()
+        except _AMQP_ERRORS:
+            pass  # already closed
+
 
 class RabbitTransport:
     """:class:`~orch_serv.transport.base.Transport` over one robust aio-pika connection."""
