@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -35,8 +36,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Wide when piped, so that ids are never split across lines (`orch-serv runs | grep ID`).
+out = Console(width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
@@ -193,9 +195,19 @@ def start(
     async def main() -> int:
         async with open_backends(settings) as (transport, store):
             client = Client(transport, store)
+            spec = await client.resolve(flow, target)
+            if spec.name != (target or flow):
+                err.print(
+                    f"warning: {target or flow!r} is not registered; using the default "
+                    f"{spec.kind} {spec.name!r}",
+                    highlight=False,
+                )
             run_id = await client.start(flow, payload, key=key, target=target)
             if not wait:
-                out.print(run_id, highlight=False)
+                if fmt is Format.json:
+                    out.print_json(render.dumps({"id": run_id}))
+                else:
+                    out.print(run_id, highlight=False)
                 return 0
             try:
                 record = await client.wait(run_id, timeout=timeout)

@@ -31,9 +31,9 @@ class Keys:
         """Run ids in a state, scored by the time they entered it."""
         return f"{self.prefix}:idx:state:{state}"
 
-    def flow_index(self, kind: str, flow: str) -> str:
-        """Run ids of a flow (or block), scored by creation time."""
-        return f"{self.prefix}:idx:flow:{kind}:{flow}"
+    def flow_index(self, flow: str) -> str:
+        """Run ids of a flow (or single-block runs of a block), scored by creation time."""
+        return f"{self.prefix}:idx:flow:{flow}"
 
     @property
     def all_index(self) -> str:

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from orch_serv.constants import TERMINAL_STATES, EventKind, RunState
-from orch_serv.exceptions import StoreError
+from orch_serv.exceptions import RunNotFound, StoreError
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import (
@@ -184,7 +184,7 @@ class RedisRunStore:
                     new.run_id,
                     new.key or "",
                     repr(new.now),
-                    f"{spec.kind}:{spec.name}",
+                    spec.name,
                     _dumps(event.to_json_dict()),
                     *flat,
                 ],
@@ -260,8 +260,10 @@ class RedisRunStore:
         pipe = self._redis.pipeline(transaction=False)
         for rid in run_ids:
             pipe.hmget(self.keys.run(rid), list(_RUN_FIELDS))
+            pipe.smembers(self.keys.statuses(rid))
         rows = await self._call("get_runs", pipe.execute())
-        return [r for rid, v in zip(run_ids, rows, strict=True) if (r := _record(rid, v, set()))]
+        records = (_record(rid, rows[2 * i], rows[2 * i + 1]) for i, rid in enumerate(run_ids))
+        return [r for r in records if r is not None]
 
     async def find_by_key(self, key: str) -> str | None:
         """The run id started with ``key``, if that run still exists."""
@@ -282,7 +284,7 @@ class RedisRunStore:
         if state is not None:
             index = self.keys.state_index(state.value)
         elif flow is not None:
-            index = self.keys.flow_index("flow", flow)
+            index = self.keys.flow_index(flow)
         else:
             index = self.keys.all_index
         found: list[RunRecord] = []
@@ -306,8 +308,6 @@ class RedisRunStore:
         async with self._subscription() as messages:
             record = await self.get_run(run_id)
             if record is None:
-                from orch_serv.exceptions import RunNotFound
-
                 raise RunNotFound(f"run {run_id!r} not found")
             if record.done:
                 return record

@@ -4,6 +4,7 @@ manual acks, topology declared idempotently and restored on reconnect."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 from typing import Any, Self
 
@@ -16,6 +17,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from yarl import URL
 
 from orch_serv.constants import (
     CONTENT_TYPE,
@@ -26,7 +28,13 @@ from orch_serv.constants import (
 from orch_serv.exceptions import PublishError, TransportError
 from orch_serv.transport.base import DeliveryHandler, Topology
 
-_AMQP_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+_AMQP_ERRORS = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 class RabbitDelivery:
@@ -135,7 +143,7 @@ class RabbitTransport:
         """Connect (failing fast if RabbitMQ does not answer) and declare the topology."""
         topology = Topology(namespace)
         try:
-            connection = await aio_pika.connect_robust(url, timeout=timeout)
+            connection = await aio_pika.connect_robust(_named(url, namespace), timeout=timeout)
         except (*_AMQP_ERRORS, aio_pika.exceptions.AMQPException) as exc:
             raise TransportError(f"cannot connect to RabbitMQ at {url}: {exc}") from exc
         try:
@@ -271,6 +279,14 @@ class RabbitTransport:
             self._dlx, self.topology.dead_key, delivery.body, message_id, headers, "dead"
         )
         await delivery.ack()
+
+
+def _named(url: str, namespace: str) -> URL:
+    """The URL with a connection name operators can see in RabbitMQ (unless it has one)."""
+    parsed = URL(url)
+    if "name" in parsed.query:
+        return parsed
+    return parsed.update_query(name=f"orch_serv:{namespace}:{os.getpid()}")
 
 
 def _queue_type(quorum: bool) -> dict[str, Any]:

@@ -78,9 +78,7 @@ def cli_invocation(args: list[str]) -> tuple[str, list[str]]:
     """(sub-command, its positional arguments) of ``orch-serv [global options] SUB ...``."""
     group = typer.main.get_command(cli_app)
     takes_value = {
-        opt: not getattr(param, "is_flag", False)
-        for param in group.params
-        for opt in param.opts
+        opt: not getattr(param, "is_flag", False) for param in group.params for opt in param.opts
     }
     rest = list(args)
     while rest and rest[0].startswith("-"):
@@ -266,7 +264,9 @@ def test_app_containers_are_built_from_the_dockerfile() -> None:
         build = service.get("build")
         assert build is not None, f"{name} has no build"
         context = build if isinstance(build, str) else build.get("context", ".")
-        dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        dockerfile = (
+            "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        )
         assert (ROOT / context / dockerfile).resolve() == DOCKERFILE, name
 
 

@@ -1,0 +1,63 @@
+"""The robust connection restores topology and consumers after the broker drops it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+
+import pytest
+
+from orch_serv.constants import RunState
+from orch_serv.exceptions import PublishError
+from orch_serv.settings import Settings
+from orch_serv.store.redis import RedisRunStore
+from orch_serv.transport.rabbit import RabbitTransport
+from tests.apps.pipeline import orchestrator
+from tests.conftest import eventually
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl"),
+]
+
+
+def _drop_connections_of(namespace: str) -> int:
+    """Close, from the broker side, the connections this test opened (by client name)."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    pids = [line.split("\t")[0] for line in listing.splitlines() if namespace in line]
+    for pid in pids:
+        subprocess.run(
+            ["rabbitmqctl", "-q", "close_connection", pid, "test: dropped on purpose"],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+    return len(pids)
+
+
+async def test_runs_go_on_after_the_broker_drops_the_connection(
+    backends: tuple[RabbitTransport, RedisRunStore], settings: Settings
+) -> None:
+    transport, store = backends
+    async with orchestrator.attach(transport, store, settings, with_services=True) as running:
+        before = await running.start("pipeline", {"n": 1})
+        assert (await running.wait(before, timeout=30)).state is RunState.SUCCEEDED
+        assert await asyncio.to_thread(_drop_connections_of, settings.namespace) >= 1
+
+        async def start_after_reconnect() -> str | None:
+            try:
+                return await running.start("pipeline", {"n": 2})
+            except PublishError:
+                return None  # still reconnecting
+
+        after = await eventually(start_after_reconnect, timeout=60, interval=0.2)
+        record = await running.wait(after, timeout=60)
+    assert record.state is RunState.SUCCEEDED
+    assert record.result == {"n": 2, "trail": ["one", "two", "three"]}
