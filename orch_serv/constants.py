@@ -14,15 +14,19 @@ HEADER_KIND = "x-orch-serv-kind"
 HEADER_REASON = "x-orch-serv-reason"
 HEADER_ORIGIN_QUEUE = "x-orch-serv-origin-queue"
 HEADER_ORIGIN_ROUTING_KEY = "x-orch-serv-origin-routing-key"
+HEADER_DEAD_ID = "x-orch-serv-dead-id"
 
 
 class MessageKind(StrEnum):
     """What an envelope is for."""
 
     START = "start"  #: client -> orchestrator: begin a run that was created in the store
+    RESUME = "resume"  #: client -> orchestrator: dispatch the queued step (retry, compensate)
     COMMAND = "command"  #: orchestrator -> service: execute one step
     REPLY = "reply"  #: service -> orchestrator: the step's result or error
     STATUS = "status"  #: service -> orchestrator: a status event with a lineage body
+    HEARTBEAT = "heartbeat"  #: service -> orchestrator: picked up / still working (progress)
+    CANCEL = "cancel"  #: orchestrator/client -> services (control exchange): stop this work
 
 
 class RunState(StrEnum):
@@ -30,8 +34,13 @@ class RunState(StrEnum):
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    COMPENSATING = "COMPENSATING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+    COMPENSATED = "COMPENSATED"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
 
     @property
     def terminal(self) -> bool:
@@ -39,7 +48,45 @@ class RunState(StrEnum):
         return self in TERMINAL_STATES
 
 
-TERMINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED})
+TERMINAL_STATES = frozenset(
+    {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.TIMED_OUT,
+        RunState.CANCELLED,
+        RunState.COMPENSATED,
+        RunState.COMPENSATION_FAILED,
+    }
+)
+ACTIVE_STATES = frozenset({RunState.PENDING, RunState.RUNNING, RunState.COMPENSATING})
+
+
+class Phase(StrEnum):
+    """Where the current step of an active run is."""
+
+    QUEUED = "QUEUED"  #: waiting for an orchestrator to dispatch it (start, resume)
+    DISPATCHED = "DISPATCHED"  #: command sent, no service has reported picking it up
+    STARTED = "STARTED"  #: a service reported it is working on it
+    BACKOFF = "BACKOFF"  #: waiting in the timer set before the next attempt
+    DONE = "DONE"  #: the run is finished
+
+
+class Lane(StrEnum):
+    """Whether a command does a step's work or undoes it."""
+
+    RUN = "run"
+    COMPENSATE = "compensate"
+
+
+class TimerKind(StrEnum):
+    """The clocks kept in the timer set."""
+
+    DISPATCH = "dispatch"
+    HEARTBEAT = "heartbeat"
+    EXECUTION = "execution"
+    TOTAL = "total"
+    RETRY = "retry"
+    DEADLINE = "deadline"
 
 
 class EventStatus(StrEnum):
@@ -54,11 +101,26 @@ class EventKind(StrEnum):
 
     RUN_CREATED = "run_created"
     RUN_STARTED = "run_started"
+    RUN_RESUMED = "run_resumed"
     STEP_DISPATCHED = "step_dispatched"
+    STEP_STARTED = "step_started"
+    HEARTBEAT = "heartbeat"
     STEP_COMPLETED = "step_completed"
     STEP_FAILED = "step_failed"
+    STEP_TIMED_OUT = "step_timed_out"
+    RETRY_SCHEDULED = "retry_scheduled"
     STATUS = "status"
+    #: A duplicate of a reply that was already applied.
     REPLY_IGNORED = "reply_ignored"
+    #: A reply for an attempt, step or run that has moved on (timed out, retried, finished).
+    LATE_RESULT = "late_result"
     RUN_STOPPED = "run_stopped"
+    COMPENSATION_DISPATCHED = "compensation_dispatched"
+    COMPENSATION_COMPLETED = "compensation_completed"
+    COMPENSATION_FAILED = "compensation_failed"
     RUN_SUCCEEDED = "run_succeeded"
     RUN_FAILED = "run_failed"
+    RUN_TIMED_OUT = "run_timed_out"
+    RUN_CANCELLED = "run_cancelled"
+    RUN_COMPENSATED = "run_compensated"
+    RUN_COMPENSATION_FAILED = "run_compensation_failed"

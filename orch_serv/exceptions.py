@@ -127,9 +127,24 @@ class NonRetryableError(HandlerError):
         super().__init__(message, type=type, retryable=False)
 
 
+class RetryAfter(HandlerError):
+    """Raised by a handler to ask for another attempt after ``delay`` seconds (the block's
+    retry policy still bounds the number of attempts)."""
+
+    def __init__(
+        self, delay: float, message: str = "retry requested", *, type: str | None = None
+    ) -> None:
+        super().__init__(message, type=type or "RetryAfter", retryable=True)
+        self.delay = delay
+
+
 # -- runtime ----------------------------------------------------------------------------------
 class RunNotFound(OrchServError):
     """No run with that id (or key) exists in the store."""
+
+
+class InvalidRunState(OrchServError):
+    """The run is not in a state that allows the operation (e.g. retry of a running run)."""
 
 
 class TransportError(OrchServError):

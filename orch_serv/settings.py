@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orch_serv.flow.policy import Timeouts
+
 
 class Settings(BaseSettings):
     """Connection and behaviour settings shared by orchestrators, services and clients."""
@@ -51,6 +53,17 @@ class Settings(BaseSettings):
     connect_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of the first connection to RabbitMQ and Redis."
     )
+    default_timeouts: Timeouts = Field(
+        default_factory=Timeouts,
+        description="Step timeouts for blocks and flows that set none (JSON in the env var).",
+    )
+    timer_lease_seconds: float = Field(
+        30.0, gt=0, description="A claimed timer falls due again if not handled by then."
+    )
+    timer_poll_seconds: float = Field(
+        1.0, gt=0, description="Longest sleep of the timer loop (timers set by other replicas)."
+    )
+    timer_batch: int = Field(256, ge=1, description="Timers claimed per Redis round trip.")
     housekeeping_interval_seconds: float = Field(
         300.0, gt=0, description="How often an orchestrator drops index entries of expired runs."
     )

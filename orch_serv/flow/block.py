@@ -22,6 +22,7 @@ from typing import cast
 
 from orch_serv.exceptions import BlockException
 from orch_serv.flow.hooks import HookSpec
+from orch_serv.flow.policy import RetryPolicy, Timeouts
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
@@ -53,6 +54,9 @@ class Block:
     command: str
     pre_handler_function: HookSpec
     post_handler_function: HookSpec
+    retry: RetryPolicy | None
+    timeouts: Timeouts | None
+    compensate: str | None
 
     def __init__(
         self,
@@ -62,6 +66,9 @@ class Block:
         command: str | None = None,
         pre_handler_function: HookSpec = None,
         post_handler_function: HookSpec = None,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        compensate: str | None = None,
     ) -> None:
         cls = type(self)
         name = name_block if name_block is not None else getattr(cls, "name_block", None)
@@ -78,6 +85,10 @@ class Block:
         self.command = check_name("command", cmd)
         self.pre_handler_function = check_hook("pre_handler_function", pre)
         self.post_handler_function = check_hook("post_handler_function", post)
+        self.retry = check_policy(retry or getattr(cls, "retry", None))
+        self.timeouts = check_timeouts(timeouts or getattr(cls, "timeouts", None))
+        comp = compensate or getattr(cls, "compensate", None)
+        self.compensate = None if comp is None else check_name("compensate", comp)
 
     def _declared_hook(self, name: str) -> object:
         """A hook declared on the class (or a base). ``def pre_handler_function(self, msg)``
@@ -96,6 +107,20 @@ class Block:
     def identity(self) -> tuple[str, str, str]:
         """What makes two blocks the same block: name, service and command."""
         return (self.name_block, self.service, self.command)
+
+
+def check_policy(value: object) -> RetryPolicy | None:
+    """A retry policy or None."""
+    if value is None or isinstance(value, RetryPolicy):
+        return value
+    raise BlockException(f"retry must be a RetryPolicy or None, not {type(value).__name__}")
+
+
+def check_timeouts(value: object) -> Timeouts | None:
+    """Timeouts or None."""
+    if value is None or isinstance(value, Timeouts):
+        return value
+    raise BlockException(f"timeouts must be a Timeouts or None, not {type(value).__name__}")
 
 
 def as_block(obj: object) -> Block:

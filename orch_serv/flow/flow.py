@@ -22,16 +22,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from orch_serv.exceptions import (
     BlockException,
     EmptyFlowError,
     FlowBlockException,
     FlowBuilderException,
+    FlowException,
     FlowNotImplemented,
     NotUniqueBlockInFlowError,
 )
-from orch_serv.flow.block import Block, as_block, check_hook, check_name
+from orch_serv.flow.block import (
+    Block,
+    as_block,
+    check_hook,
+    check_name,
+    check_policy,
+    check_timeouts,
+)
 from orch_serv.flow.hooks import Hook, HookSpec
+from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.spec import FlowSpec, StepSpec
 
 
@@ -43,11 +54,20 @@ class FlowBlock:
         obj_block: type[Block] | Block,
         pre_handler_function: HookSpec = None,
         post_handler_function: HookSpec = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        compensate: str | None = None,
     ) -> None:
         try:
             self.block = as_block(obj_block)
             self.pre_handler_function = check_hook("pre_handler_function", pre_handler_function)
             self.post_handler_function = check_hook("post_handler_function", post_handler_function)
+            self.retry = check_policy(retry) or self.block.retry
+            self.timeouts = check_timeouts(timeouts) or self.block.timeouts
+            self.compensate = (
+                check_name("compensate", compensate) if compensate else self.block.compensate
+            )
         except BlockException as exc:
             raise FlowBlockException(exc.message) from exc
 
@@ -91,6 +111,12 @@ class Flow:
 
     name_flow: ClassVar[str]
     steps_flow: ClassVar[FlowBuilder]
+    #: Retry policy of steps that set none of their own.
+    retry_policy: ClassVar[RetryPolicy | None] = None
+    #: Timeouts of steps, where a block sets none of its own.
+    timeouts: ClassVar[Timeouts | None] = None
+    #: Seconds from creation after which a run ends TIMED_OUT.
+    deadline: ClassVar[float | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -164,9 +190,17 @@ class Flow:
                     command=fb.block.command,
                     pre_hook=_hook_name(pre),
                     post_hook=_hook_name(post),
+                    retry=fb.retry or cls.retry_policy,
+                    timeouts=fb.timeouts.over(cls.timeouts) if fb.timeouts else cls.timeouts,
+                    compensate=fb.compensate,
                 )
             )
-        return FlowSpec(kind="flow", name=name, steps=tuple(steps)).with_version()
+        try:
+            return FlowSpec(
+                kind="flow", name=name, steps=tuple(steps), deadline=cls.deadline
+            ).with_version()
+        except ValidationError as exc:
+            raise FlowException(f"flow {name!r}: {exc}") from exc
 
     def compile(self) -> tuple[CompiledStep, ...]:
         """The steps with hooks resolved (string hooks bound to this flow instance)."""
@@ -199,6 +233,9 @@ def block_spec(block: Block) -> FlowSpec:
         command=block.command,
         pre_hook=_hook_name(block.pre_handler_function),
         post_hook=_hook_name(block.post_handler_function),
+        retry=block.retry,
+        timeouts=block.timeouts,
+        compensate=block.compensate,
     )
     return FlowSpec(kind="block", name=block.name_block, steps=(step,)).with_version()
 

@@ -8,6 +8,8 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from orch_serv.flow.policy import RetryPolicy, Timeouts
+
 
 class StepSpec(BaseModel):
     """One step as stored: where its command goes. Hooks are named for the version only."""
@@ -21,6 +23,10 @@ class StepSpec(BaseModel):
     command: str
     pre_hook: str | None = None
     post_hook: str | None = None
+    retry: RetryPolicy | None = None
+    timeouts: Timeouts | None = None
+    #: Command (on the same service) that undoes this step when the run fails.
+    compensate: str | None = None
 
 
 class FlowSpec(BaseModel):
@@ -32,6 +38,8 @@ class FlowSpec(BaseModel):
     name: str
     version: str = ""
     steps: tuple[StepSpec, ...]
+    #: Seconds from the run's creation after which it ends TIMED_OUT (Statusek's timeout).
+    deadline: float | None = Field(None, gt=0)
 
     def with_version(self) -> FlowSpec:
         """Return a copy whose ``version`` is the hash of its definition."""
@@ -41,9 +49,17 @@ class FlowSpec(BaseModel):
         """The step at ``index``, or None past the end."""
         return self.steps[index] if 0 <= index < len(self.steps) else None
 
+    def compensation_before(self, index: int) -> StepSpec | None:
+        """The nearest step before ``index`` that declares a compensation (they run in
+        reverse order), or None."""
+        for step in reversed(self.steps[: max(index, 0)]):
+            if step.compensate:
+                return step
+        return None
+
 
 def compute_version(spec: FlowSpec) -> str:
     """A short, stable hash of what the flow does (not of its version field)."""
-    payload = spec.model_dump(mode="json", exclude={"version"})
+    payload = spec.model_dump(mode="json", exclude={"version"}, exclude_none=True)
     digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return digest[:12]

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orch_serv.constants import EventStatus, MessageKind
+from orch_serv.constants import EventStatus, Lane, MessageKind
 
 BodyT = TypeVar("BodyT")
 
@@ -58,6 +58,7 @@ class Envelope(BaseModel, Generic[BodyT]):
     step: int = Field(0, ge=0, description="0-based index of the step in the flow.")
     step_name: str | None = Field(None, description="Name of the step's block.")
     attempt: int = Field(1, ge=1, description="1-based attempt of the step.")
+    lane: Lane = Field(Lane.RUN, description="'run', or 'compensate' for an undo command.")
     service: str | None = Field(None, description="Service that executes the command.")
     command: str | None = Field(None, description="Command the service must execute.")
     source: str | None = Field(None, description="Last block that processed the message.")
@@ -76,6 +77,10 @@ class Envelope(BaseModel, Generic[BodyT]):
     error: ErrorInfo | None = Field(None, description="Set on a failed reply.")
     status: StatusInfo | None = Field(None, description="Set on a status event.")
     duration_ms: float | None = Field(None, description="Handler time, on replies.")
+    notify_start: bool = Field(
+        False, description="On commands: send a heartbeat when the work starts (timeouts)."
+    )
+    progress: Any = Field(None, description="On heartbeats: the handler's progress report.")
 
     # -- orch_serv 0.2 hooks --------------------------------------------------------------------
     def get_source(self) -> str | None:
@@ -108,6 +113,8 @@ class Envelope(BaseModel, Generic[BodyT]):
 BaseOrchServMsg = Envelope
 
 
-def command_message_id(run_id: str, step: int, attempt: int) -> str:
-    """The deterministic id of the command for (run, step, attempt)."""
-    return f"{run_id}:{step}:{attempt}"
+def command_message_id(run_id: str, step: int, attempt: int, lane: Lane = Lane.RUN) -> str:
+    """The deterministic id of the command for (run, step, attempt); compensations are
+    ``{run_id}:c{step}:{attempt}``."""
+    prefix = "c" if lane is Lane.COMPENSATE else ""
+    return f"{run_id}:{prefix}{step}:{attempt}"

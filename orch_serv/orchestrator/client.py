@@ -6,12 +6,13 @@ import time
 import uuid
 from typing import Any
 
-from orch_serv.constants import MessageKind, RunState
-from orch_serv.exceptions import FlowNotFound, RunNotFound
+from orch_serv.constants import EventKind, Lane, MessageKind, Phase, RunState
+from orch_serv.exceptions import ConfigurationError, FlowNotFound, InvalidRunState, RunNotFound
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.codec import encode, headers_for
 from orch_serv.messages.envelope import Envelope
-from orch_serv.store.base import Event, NewRun, RunRecord, RunStore
+from orch_serv.orchestrator.engine import send_cancel
+from orch_serv.store.base import Event, NewRun, Outcome, Position, RunRecord, RunStore, Transition
 from orch_serv.transport.base import Transport
 
 
@@ -54,38 +55,161 @@ class Client:
         key: str | None = None,
         target: str | None = None,
         traceparent: str | None = None,
+        deadline: float | None = None,
     ) -> str:
         """Start a run and return its id. A second start with the same ``key`` returns the
-        first run's id (and starts nothing new)."""
-        if self.transport is None:
-            raise FlowNotFound("this client has no transport; it can only read runs")
+        first run's id (and starts nothing new). ``deadline`` (seconds) overrides the flow's
+        run deadline."""
+        transport = self._transport()
         spec = await self.resolve(flow, target)
-        run_id = uuid.uuid4().hex
+        now = time.time()
+        limit = deadline if deadline is not None else spec.deadline
         created = await self.store.create_run(
-            NewRun(run_id=run_id, spec=spec, input=body, now=time.time(), key=key)
+            NewRun(
+                run_id=uuid.uuid4().hex,
+                spec=spec,
+                input=body,
+                now=now,
+                key=key,
+                deadline=None if limit is None else now + limit,
+            )
         )
-        if created.created or created.state is RunState.PENDING:
-            if not created.created:
-                existing = await self.store.get_run(created.run_id)
-                body = existing.input if existing else body
-            message = Envelope[Any](
-                kind=MessageKind.START,
-                message_id=f"{created.run_id}:start",
-                run_id=created.run_id,
-                flow=spec.name if spec.kind == "flow" else None,
-                target=spec.name if spec.kind == "block" else None,
-                flow_version=spec.version,
-                traceparent=traceparent,
-                body=body,
+        if not created.created and created.state is not RunState.PENDING:
+            return created.run_id
+        name, kind, version = spec.name, str(spec.kind), spec.version
+        if not created.created:
+            # An earlier start with this key may have died before publishing: publish again,
+            # for the definition and body that run was created with.
+            existing = await self.store.get_run(created.run_id)
+            if existing is None:
+                return created.run_id
+            body, name, kind, version = (
+                existing.input,
+                existing.flow,
+                existing.kind,
+                existing.version,
             )
-            await self.transport.publish(
-                self.transport.topology.orchestrator_key,
-                encode(message),
-                message_id=message.message_id,
-                headers=headers_for(message),
-                kind=message.kind.value,
-            )
+        message = Envelope[Any](
+            kind=MessageKind.START,
+            message_id=f"{created.run_id}:start",
+            run_id=created.run_id,
+            flow=name if kind == "flow" else None,
+            target=name if kind == "block" else None,
+            flow_version=version,
+            traceparent=traceparent,
+            body=body,
+        )
+        await self._send(transport, message)
         return created.run_id
+
+    def _transport(self) -> Transport:
+        if self.transport is None:
+            raise ConfigurationError("this client has no transport; it can only read runs")
+        return self.transport
+
+    @staticmethod
+    async def _send(transport: Transport, message: Envelope[Any]) -> None:
+        await transport.declare_orchestrator()  # idempotent, and cached by the transport
+        await transport.publish(
+            transport.topology.orchestrator_key,
+            encode(message),
+            message_id=message.message_id,
+            headers=headers_for(message),
+            kind=message.kind.value,
+        )
+
+    async def cancel(self, run_id: str, *, compensate: bool = False, reason: str = "") -> RunRecord:
+        """Cancel a run now (CANCELLED at once; services are told to stop its work; what
+        arrives later is recorded and ignored). With ``compensate``, the compensations of
+        the steps it completed run first (the run then ends COMPENSATED or
+        COMPENSATION_FAILED)."""
+        transport = self._transport()
+        record = await self.get(run_id)
+        if record.done:
+            raise InvalidRunState(f"run {run_id!r} is already {record.state.value}")
+        now = time.time()
+        event = Event(
+            kind=EventKind.RUN_CANCELLED,
+            time=now,
+            component="client",
+            reason=reason or "cancelled by request",
+        )
+        comp = None
+        if compensate and record.state is RunState.RUNNING:
+            spec = await self.store.get_spec(record.kind, record.flow, record.version)
+            comp = spec.compensation_before(record.step) if spec else None
+        if comp is None:
+            new = Position(RunState.CANCELLED, None, None)
+            fields: dict[str, Any] = {}
+        else:
+            new = Position(RunState.COMPENSATING, comp.index, 1, Phase.QUEUED)
+            fields = {"outcome": RunState.CANCELLED.value}
+        cause = f"{run_id}:cancel"
+        result = await self.store.transition(
+            Transition.any_active(
+                run_id=run_id,
+                new=new,
+                cause=cause,
+                now=now,
+                events=[event],
+                fields=fields,
+                clear_timers=True,
+            )
+        )
+        if result.outcome is not Outcome.APPLIED:
+            raise InvalidRunState(f"run {run_id!r} finished before it could be cancelled")
+        await send_cancel(transport, run_id)
+        if comp is not None:
+            await self._send(transport, self._resume(record, comp.index, 1, Lane.COMPENSATE))
+        return await self.get(run_id)
+
+    async def retry(self, run_id: str) -> RunRecord:
+        """Resume a FAILED or TIMED_OUT run from the step that failed, as a new attempt."""
+        transport = self._transport()
+        record = await self.get(run_id)
+        if record.state not in (RunState.FAILED, RunState.TIMED_OUT):
+            raise InvalidRunState(
+                f"only FAILED or TIMED_OUT runs can be retried; {run_id!r} is {record.state.value}"
+            )
+        now = time.time()
+        attempt = record.attempt + 1
+        change = Transition(
+            run_id=run_id,
+            expect=Position(record.state, record.step, record.attempt),
+            new=Position(RunState.RUNNING, record.step, attempt, Phase.QUEUED),
+            cause=f"{run_id}:retry:{attempt}",
+            now=now,
+            fields={"error": None, "deadline": None, "finished_at": None},
+            events=[
+                Event(
+                    kind=EventKind.RUN_RESUMED,
+                    time=now,
+                    step=record.step,
+                    step_name=record.step_name,
+                    attempt=attempt,
+                    component="client",
+                )
+            ],
+        )
+        result = await self.store.transition(change)
+        if result.outcome is not Outcome.APPLIED:
+            raise InvalidRunState(f"run {run_id!r} changed while it was being retried")
+        await self._send(transport, self._resume(record, record.step, attempt, Lane.RUN))
+        return await self.get(run_id)
+
+    @staticmethod
+    def _resume(record: RunRecord, step: int, attempt: int, lane: Lane) -> Envelope[Any]:
+        return Envelope[Any](
+            kind=MessageKind.RESUME,
+            message_id=f"{record.run_id}:resume:{lane.value}:{step}:{attempt}",
+            run_id=record.run_id,
+            flow=record.flow if record.kind == "flow" else None,
+            target=record.flow if record.kind == "block" else None,
+            flow_version=record.version,
+            step=step,
+            attempt=attempt,
+            lane=lane,
+        )
 
     async def get(self, run_id: str) -> RunRecord:
         """The run; raises :class:`RunNotFound`."""

@@ -1,47 +1,12 @@
-"""Building the messages of a run and calling the hooks of its steps."""
+"""Calling the orchestrator-side hooks of a step (orch_serv's pre/post handler functions)."""
 
 from __future__ import annotations
 
 import inspect
 from typing import Any
 
-from orch_serv.constants import MessageKind
-from orch_serv.flow.flow import CompiledStep
 from orch_serv.flow.hooks import Hook
-from orch_serv.flow.spec import FlowSpec
-from orch_serv.messages.envelope import Envelope, command_message_id
-
-
-def build_command(
-    spec: FlowSpec,
-    step: CompiledStep,
-    *,
-    run_id: str,
-    attempt: int,
-    body: Any,
-    source: str | None,
-    reply_to: str,
-    traceparent: str | None = None,
-) -> Envelope[Any]:
-    """The command for (run, step, attempt), with its deterministic message id."""
-    s = step.spec
-    return Envelope[Any](
-        kind=MessageKind.COMMAND,
-        message_id=command_message_id(run_id, s.index, attempt),
-        run_id=run_id,
-        flow=spec.name if spec.kind == "flow" else None,
-        target=spec.name if spec.kind == "block" else None,
-        flow_version=spec.version,
-        step=s.index,
-        step_name=s.name,
-        attempt=attempt,
-        service=s.service,
-        command=s.command,
-        source=source,
-        reply_to=reply_to,
-        traceparent=traceparent,
-        body=body,
-    )
+from orch_serv.messages.envelope import Envelope
 
 
 async def call_hook(hook: Hook | None, message: Envelope[Any]) -> Envelope[Any] | None:

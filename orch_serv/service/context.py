@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,8 @@ class HandlerContext:
         self._publish = publish
         self._loop = loop
         self._seq = itertools.count(1)
+        self._cancelled = threading.Event()
+        self._task: asyncio.Future[Any] | None = None
         self.log = logger.bind(
             run_id=command.run_id, step=command.step, attempt=command.attempt, service=service
         )
@@ -70,6 +73,47 @@ class HandlerContext:
         """The flow name (None for a single-block run)."""
         return self.message.flow
 
+    @property
+    def cancelled(self) -> bool:
+        """True once the run (or this attempt) was cancelled or timed out. Synchronous
+        handlers should check it and return early; async handlers are cancelled outright."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Mark the work cancelled and cancel the async handler's task (worker use)."""
+        self._cancelled.set()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def attach(self, task: asyncio.Future[Any]) -> None:
+        """The task running an async handler (worker use)."""
+        self._task = task
+
+    async def heartbeat(self, progress: Any = None) -> None:
+        """Tell the orchestrator the handler is alive (resets the heartbeat clock); the
+        ``progress`` (any JSON) shows in the run's history."""
+        cmd = self.message
+        beat = Envelope[Any](
+            kind=MessageKind.HEARTBEAT,
+            message_id=f"{cmd.message_id}:beat:{next(self._seq)}",
+            run_id=cmd.run_id,
+            flow=cmd.flow,
+            target=cmd.target,
+            flow_version=cmd.flow_version,
+            step=cmd.step,
+            step_name=cmd.step_name,
+            attempt=cmd.attempt,
+            lane=cmd.lane,
+            service=self.service,
+            command=cmd.command,
+            progress=progress,
+        )
+        await self._publish(beat)
+
+    def heartbeat_sync(self, progress: Any = None) -> None:
+        """:meth:`heartbeat` for synchronous handlers running in the thread pool."""
+        asyncio.run_coroutine_threadsafe(self.heartbeat(progress), self._loop).result()
+
     async def status(
         self,
         name: str,
@@ -85,10 +129,12 @@ class HandlerContext:
             message_id=f"{cmd.message_id}:status:{next(self._seq)}",
             run_id=cmd.run_id,
             flow=cmd.flow,
+            target=cmd.target,
             flow_version=cmd.flow_version,
             step=cmd.step,
             step_name=cmd.step_name,
             attempt=cmd.attempt,
+            lane=cmd.lane,
             service=self.service,
             command=cmd.command,
             body=None,

@@ -9,6 +9,7 @@ once per (run, step, attempt), and the deterministic message id lets them be ide
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from orch_serv.constants import MessageKind
-from orch_serv.exceptions import HandlerError, MsgException, TransportError
+from orch_serv.exceptions import HandlerError, MsgException, RetryAfter, TransportError
 from orch_serv.inflight import Inflight
 from orch_serv.logs import get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
@@ -32,15 +33,24 @@ from orch_serv.transport.base import Consumer, Delivery, Transport
 log = get_logger("service")
 
 
-def error_info(exc: BaseException) -> ErrorInfo:
-    """The structured error a reply carries for an exception raised by a handler."""
+def error_info(exc: BaseException, *, body: bool = True) -> ErrorInfo:
+    """The structured error a reply carries for an exception raised by a handler (``body``:
+    a ValidationError came from validating the step's body, not from the handler's code)."""
+    if isinstance(exc, RetryAfter):
+        return ErrorInfo(
+            type=exc.type,
+            message=exc.message,
+            retryable=True,
+            details={"retry_after": exc.delay},
+        )
     if isinstance(exc, HandlerError):
         return ErrorInfo(type=exc.type, message=exc.message, retryable=exc.retryable)
     if isinstance(exc, ValidationError):
         details = exc.errors(include_url=False, include_input=False, include_context=False)
+        what = "body failed validation" if body else f"{exc.title} failed validation"
         return ErrorInfo(
             type="ValidationError",
-            message=f"body failed validation: {exc.error_count()} error(s)",
+            message=f"{what}: {exc.error_count()} error(s)",
             retryable=False,
             details={"errors": details},
         )
@@ -59,8 +69,10 @@ class ServiceWorker:
             max_workers=settings.handler_threads, thread_name_prefix=f"svc-{service.name}"
         )
         self._consumer: Consumer | None = None
+        self._control: Consumer | None = None
         self._queue = ""
         self._inflight = Inflight()
+        self._running: dict[str, HandlerContext] = {}
         self._stopped = False
         self.log = log.bind(service=service.name)
 
@@ -68,6 +80,7 @@ class ServiceWorker:
         """Declare the queues and start consuming."""
         self._queue = await self.transport.declare_service(self.service.name)
         await self.transport.declare_orchestrator()  # replies must always be routable
+        self._control = await self.transport.consume_control(self._on_control)
         self._consumer = await self.transport.consume(
             self._queue,
             self._inflight.wrap(self._on_delivery),
@@ -89,6 +102,8 @@ class ServiceWorker:
             self.log.warning("service_drain_timeout", cancelled=cancelled)
         if self._consumer is not None:
             await self._consumer.close()
+        if self._control is not None:
+            await self._control.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.log.info("service_stopped")
 
@@ -104,8 +119,25 @@ class ServiceWorker:
         try:
             await self._handle(delivery)
         except TransportError:
-            # Not acked: the broker redelivers it once the channel or the process is gone.
+            # Not acked: give it back (or the broker redelivers it once the channel is gone).
             self.log.warning("command_not_acked", exc_info=True)
+            with contextlib.suppress(TransportError):
+                await delivery.requeue()
+
+    async def _on_control(self, delivery: Delivery) -> None:
+        """A cancel notice: stop the in-flight handlers it names."""
+        with contextlib.suppress(TransportError):
+            await delivery.ack()
+        try:
+            notice = decode(delivery.body)
+        except MsgException:
+            return
+        if notice.kind is not MessageKind.CANCEL:
+            return
+        target = notice.body.get("message_id") if isinstance(notice.body, dict) else None
+        for message_id, ctx in list(self._running.items()):
+            if ctx.run_id == notice.run_id and target in (None, message_id):
+                ctx.cancel()
 
     async def _handle(self, delivery: Delivery) -> None:
         try:
@@ -138,9 +170,15 @@ class ServiceWorker:
             loop=asyncio.get_running_loop(),
             logger=self.log,
         )
-        started = time.perf_counter()
-        result, extra, error = await self._invoke(spec, command, ctx)
-        duration_ms = (time.perf_counter() - started) * 1000
+        self._running[command.message_id] = ctx
+        try:
+            if command.notify_start:
+                await ctx.heartbeat()  # starts the execution and heartbeat clocks
+            started = time.perf_counter()
+            result, extra, error = await self._invoke(spec, command, ctx)
+            duration_ms = (time.perf_counter() - started) * 1000
+        finally:
+            self._running.pop(command.message_id, None)
         await self._reply(command, result, error, duration_ms)
         await delivery.ack()
         if error is None and spec.post is not None:
@@ -151,17 +189,29 @@ class ServiceWorker:
     ) -> tuple[Any, Any, ErrorInfo | None]:
         try:
             body = spec.parse(command.body)
+        except ValidationError as exc:
+            return None, None, error_info(exc)
+        try:
             args = (body, ctx) if spec.takes_context else (body,)
             if spec.is_async:
-                output = await spec.fn(*args)
+                work = asyncio.ensure_future(spec.fn(*args))
+                ctx.attach(work)
+                output = await work
             else:
                 loop = asyncio.get_running_loop()
                 output = await loop.run_in_executor(self._pool, partial(spec.fn, *args))
+            if ctx.cancelled:
+                raise asyncio.CancelledError
         except asyncio.CancelledError:
-            raise
+            current = asyncio.current_task()
+            if not ctx.cancelled or (current is not None and current.cancelling()):
+                raise  # the worker itself is stopping: the command goes back to the queue
+            ctx.log.info("handler_cancelled", command=spec.command)
+            error = ErrorInfo(type="Cancelled", message="the run was cancelled", retryable=False)
+            return None, None, error
         except Exception as exc:
             ctx.log.info("handler_failed", command=spec.command, error=repr(exc))
-            return None, None, error_info(exc)
+            return None, None, error_info(exc, body=False)
         extra = None
         if type(output) is tuple and len(output) == 2:
             output, extra = output
@@ -197,6 +247,7 @@ class ServiceWorker:
             step=command.step,
             step_name=command.step_name,
             attempt=command.attempt,
+            lane=command.lane,
             service=self.service.name,
             command=command.command,
             source=command.step_name,
@@ -213,6 +264,15 @@ class ServiceWorker:
             reply.error = ErrorInfo(
                 type="ResultNotSerializable",
                 message=f"handler result is not JSON-serialisable: {exc}",
+                retryable=False,
+            )
+            payload = encode(reply)
+        limit = self.settings.max_message_bytes
+        if len(payload) > limit:
+            reply.body = None
+            reply.error = ErrorInfo(
+                type="ResultTooLarge",
+                message=f"the reply of {len(payload)} bytes exceeds the limit of {limit}",
                 retryable=False,
             )
             payload = encode(reply)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from orch_serv.constants import EventKind, EventStatus, RunState
+from orch_serv.constants import ACTIVE_STATES, EventKind, EventStatus, Phase, RunState
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.envelope import ErrorInfo
 
@@ -100,7 +100,10 @@ class RunRecord:
     steps_total: int
     created_at: float
     updated_at: float
+    phase: Phase | None = None
     finished_at: float | None = None
+    #: Unix time after which the run is TIMED_OUT (its flow's deadline), if any.
+    deadline: float | None = None
     key: str | None = None
     #: The body the run was started with.
     input: Any = None
@@ -110,6 +113,9 @@ class RunRecord:
     error: ErrorInfo | None = None
     statuses: frozenset[str] = field(default_factory=frozenset)
 
+    #: Outputs of completed steps that declare a compensation, by step index.
+    outputs: dict[int, Any] = field(default_factory=dict)
+
     @property
     def done(self) -> bool:
         """True once the run is in a terminal state."""
@@ -118,11 +124,13 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where a run is: the compare-and-set part of a transition."""
+    """Where a run is: the compare-and-set part of a transition. In an expectation, None
+    means 'any'; in a new position, a None step/attempt means 'unchanged'."""
 
     state: RunState
-    step: int
-    attempt: int
+    step: int | None
+    attempt: int | None
+    phase: Phase | None = None
 
 
 class Outcome(StrEnum):
@@ -140,6 +148,7 @@ class TransitionResult:
     """Outcome of a transition and, unless applied, where the run really is."""
 
     outcome: Outcome
+    #: Where the run is (after a failed check) or was (before an applied transition).
     current: Position | None = None
     reason: str | None = None
 
@@ -159,6 +168,23 @@ class Transition:
     statuses: Sequence[str] = ()
     #: Recorded (with a reason filled in by the store) when the check fails.
     ignored: Event | None = None
+    #: Other states the run may be in instead of ``expect.state``.
+    also_states: frozenset[RunState] = frozenset()
+    #: Timers to set: (member, due time in seconds).
+    timers_add: Sequence[tuple[str, float]] = ()
+    #: Timer members to remove.
+    timers_remove: Sequence[str] = ()
+    #: Remove every timer of the run but its deadline (always done on a terminal state).
+    clear_timers: bool = False
+
+    @classmethod
+    def any_active(cls, **kwargs: Any) -> Transition:
+        """A transition that applies whatever active state, step and attempt the run is in."""
+        return cls(
+            expect=Position(RunState.RUNNING, None, None),
+            also_states=ACTIVE_STATES,
+            **kwargs,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +196,7 @@ class NewRun:
     input: Any
     now: float
     key: str | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +206,22 @@ class CreateResult:
     created: bool
     run_id: str
     state: RunState
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """A heartbeat (or the start notice) of one attempt of a step."""
+
+    run_id: str
+    state: RunState
+    step: int
+    attempt: int
+    now: float
+    started: Event
+    progress: Event | None
+    dispatch_timer: str
+    execution_timer: tuple[str, float] | None
+    heartbeat_timer: tuple[str, float] | None
 
 
 class RunStore(Protocol):
@@ -209,6 +252,19 @@ class RunStore(Protocol):
 
     async def record_event(self, run_id: str, event: Event, status: str | None) -> RunState | None:
         """Append an event (and a status) to a run; returns its state, None if unknown."""
+
+    async def heartbeat(self, beat: Beat) -> str:
+        """Record that a service started (or still works on) a step: STARTED, BEAT, STALE or
+        NOT_FOUND."""
+
+    async def claim_timers(self, now: float, lease: float, limit: int) -> list[tuple[str, int]]:
+        """Claim due timers (re-scored to ``now + lease``); returns (member, lease end ms)."""
+
+    async def release_timer(self, member: str, lease_ms: int) -> None:
+        """Remove a handled timer unless it was set again meanwhile."""
+
+    async def next_timer_due(self) -> float | None:
+        """Due time (s) of the earliest timer, or None."""
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None."""

@@ -23,6 +23,15 @@ class Keys:
         """The set of statuses the run reached."""
         return f"{self.prefix}:run:{{{run_id}}}:st"
 
+    def run_timers(self, run_id: str) -> str:
+        """The members of the timer set that belong to the run (to clear them at the end)."""
+        return f"{self.prefix}:run:{{{run_id}}}:tm"
+
+    @property
+    def timers(self) -> str:
+        """Every timer (dispatch, heartbeat, execution, total, retry, deadline) by due ms."""
+        return f"{self.prefix}:timers"
+
     def by_key(self, key: str) -> str:
         """External key -> run id."""
         return f"{self.prefix}:key:{key}"

@@ -14,11 +14,12 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from orch_serv.constants import TERMINAL_STATES, EventKind, RunState
+from orch_serv.constants import TERMINAL_STATES, EventKind, Phase, RunState, TimerKind
 from orch_serv.exceptions import RunNotFound, StoreError
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import (
+    Beat,
     CreateResult,
     Event,
     NewRun,
@@ -29,25 +30,7 @@ from orch_serv.store.base import (
     TransitionResult,
 )
 from orch_serv.store.keys import Keys
-
-_RUN_FIELDS = (
-    "kind",
-    "flow",
-    "version",
-    "state",
-    "step",
-    "step_name",
-    "attempt",
-    "steps_total",
-    "created_at",
-    "updated_at",
-    "finished_at",
-    "key",
-    "input",
-    "step_input",
-    "result",
-    "error",
-)
+from orch_serv.store.timers import TimerId, due_ms
 
 
 def _lua(name: str) -> str:
@@ -74,6 +57,9 @@ class RedisRunStore:
         self._create = client.register_script(_lua("create_run.lua"))
         self._transition = client.register_script(_lua("transition.lua"))
         self._record = client.register_script(_lua("record_event.lua"))
+        self._heartbeat = client.register_script(_lua("heartbeat.lua"))
+        self._claim = client.register_script(_lua("claim_timers.lua"))
+        self._release = client.register_script(_lua("release_timer.lua"))
         self._closed = False
 
     @classmethod
@@ -174,18 +160,29 @@ class RedisRunStore:
             "key": new.key or "",
             "step_name": spec.steps[0].name,
         }
+        if new.deadline is not None:
+            fields["deadline"] = repr(new.deadline)
         flat: list[Any] = [x for kv in fields.items() for x in kv]
+        deadline = TimerId(new.run_id, TimerKind.DEADLINE)
+        rid = new.run_id
         created, run_id, state = await self._call(
             "create_run",
             self._create(
-                keys=[self.keys.run(new.run_id), self.keys.events(new.run_id)],
+                keys=[
+                    self.keys.run(rid),
+                    self.keys.events(rid),
+                    self.keys.timers,
+                    self.keys.run_timers(rid),
+                ],
                 args=[
                     self.keys.prefix,
-                    new.run_id,
+                    rid,
                     new.key or "",
                     repr(new.now),
                     spec.name,
                     _dumps(event.to_json_dict()),
+                    str(deadline),
+                    "" if new.deadline is None else due_ms(new.deadline),
                     *flat,
                 ],
             ),
@@ -194,48 +191,133 @@ class RedisRunStore:
 
     async def transition(self, change: Transition) -> TransitionResult:
         """Apply one compare-and-set transition (one Lua call, one round trip)."""
-        terminal = change.new.state in TERMINAL_STATES
+        new = change.new
+        terminal = new.state in TERMINAL_STATES
         fields: list[Any] = []
         for name, value in change.fields.items():
-            fields += [name, value if isinstance(value, str) else _dumps(value)]
+            fields += [name, _dumps(value)]
         if change.step_name is not None:
             fields += ["step_name", change.step_name]
         if terminal:
             fields += ["finished_at", repr(change.now)]
         events = [_dumps(e.to_json_dict()) for e in change.events]
         ignored = _dumps(change.ignored.to_json_dict()) if change.ignored else ""
+        timers: list[Any] = []
+        for member, due in change.timers_add:
+            timers += [member, due_ms(due)]
+        expect = change.expect
+        states = ",".join(sorted({expect.state.value, *(s.value for s in change.also_states)}))
+        phase = new.phase or (Phase.DONE if terminal else None)
+        if phase is None:
+            raise ValueError("a transition to an active state needs a phase")
         rid = change.run_id
         reply = await self._call(
             "transition",
             self._transition(
-                keys=[self.keys.run(rid), self.keys.events(rid), self.keys.statuses(rid)],
+                keys=[
+                    self.keys.run(rid),
+                    self.keys.events(rid),
+                    self.keys.statuses(rid),
+                    self.keys.timers,
+                    self.keys.run_timers(rid),
+                ],
                 args=[
                     self.keys.prefix,
                     rid,
-                    change.expect.state.value,
-                    change.expect.step,
-                    change.expect.attempt,
-                    change.new.state.value,
-                    change.new.step,
-                    change.new.attempt,
+                    states,
+                    _any(expect.step),
+                    _any(expect.attempt),
+                    "*" if expect.phase is None else expect.phase.value,
+                    new.state.value,
+                    _any(new.step),
+                    _any(new.attempt),
+                    phase.value,
                     change.cause,
                     repr(change.now),
                     self.retention_ms if terminal else 0,
                     ignored,
+                    "1" if change.clear_timers else "0",
                     len(fields) // 2,
                     *fields,
                     len(events),
                     *events,
                     len(change.statuses),
                     *change.statuses,
+                    len(timers) // 2,
+                    *timers,
+                    len(change.timers_remove),
+                    *change.timers_remove,
                 ],
             ),
         )
         outcome = Outcome(reply[0])
-        if outcome is Outcome.APPLIED or outcome is Outcome.NOT_FOUND:
+        if outcome is Outcome.NOT_FOUND:
             return TransitionResult(outcome)
-        current = Position(RunState(reply[1]), int(reply[2]), int(reply[3]))
-        return TransitionResult(outcome, current, reply[4])
+        applied = outcome is Outcome.APPLIED
+        phase = reply[4] if applied else reply[5]
+        current = Position(
+            RunState(reply[1]), int(reply[2]), int(reply[3]), Phase(phase) if phase else None
+        )
+        reason = None if applied else reply[4]
+        return TransitionResult(outcome, current, reason)
+
+    async def heartbeat(self, beat: Beat) -> str:
+        """Record a start notice / heartbeat (one Lua call)."""
+        rid = beat.run_id
+        execution = beat.execution_timer
+        heartbeat = beat.heartbeat_timer
+        return str(
+            await self._call(
+                "heartbeat",
+                self._heartbeat(
+                    keys=[
+                        self.keys.run(rid),
+                        self.keys.events(rid),
+                        self.keys.timers,
+                        self.keys.run_timers(rid),
+                    ],
+                    args=[
+                        beat.state.value,
+                        beat.step,
+                        beat.attempt,
+                        repr(beat.now),
+                        _dumps(beat.started.to_json_dict()),
+                        _dumps(beat.progress.to_json_dict()) if beat.progress else "",
+                        beat.dispatch_timer,
+                        execution[0] if execution else "",
+                        due_ms(execution[1]) if execution else "",
+                        heartbeat[0] if heartbeat else "",
+                        due_ms(heartbeat[1]) if heartbeat else "",
+                    ],
+                ),
+            )
+        )
+
+    async def claim_timers(self, now: float, lease: float, limit: int) -> list[tuple[str, int]]:
+        """Claim due timers with a lease; returns (member, lease end ms) pairs."""
+        lease_ms = due_ms(now + lease)
+        raw = await self._call(
+            "claim_timers",
+            self._claim(keys=[self.keys.timers], args=[due_ms(now), lease_ms, limit]),
+        )
+        return [(raw[i], lease_ms) for i in range(0, len(raw), 2)]
+
+    async def release_timer(self, member: str, lease_ms: int) -> None:
+        """Remove a handled timer unless it was set again meanwhile."""
+        run_id = member.split("|", 1)[0]
+        await self._call(
+            "release_timer",
+            self._release(
+                keys=[self.keys.timers, self.keys.run_timers(run_id)], args=[member, lease_ms]
+            ),
+        )
+
+    async def next_timer_due(self) -> float | None:
+        """Due time of the earliest timer (seconds), or None when there is none."""
+        first = await self._call(
+            "next_timer", self._redis.zrange(self.keys.timers, 0, 0, withscores=True)
+        )
+        return float(first[0][1]) / 1000 if first else None
 
     async def record_event(self, run_id: str, event: Event, status: str | None) -> RunState | None:
         """Append an event and a status; None if the run does not exist."""
@@ -251,7 +333,7 @@ class RedisRunStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run with its statuses, or None."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.run(run_id), list(_RUN_FIELDS))
+        pipe.hgetall(self.keys.run(run_id))
         pipe.smembers(self.keys.statuses(run_id))
         values, statuses = await self._call("get_run", pipe.execute())
         return _record(run_id, values, statuses)
@@ -259,7 +341,7 @@ class RedisRunStore:
     async def _get_runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
         pipe = self._redis.pipeline(transaction=False)
         for rid in run_ids:
-            pipe.hmget(self.keys.run(rid), list(_RUN_FIELDS))
+            pipe.hgetall(self.keys.run(rid))
             pipe.smembers(self.keys.statuses(rid))
         rows = await self._call("get_runs", pipe.execute())
         records = (_record(rid, rows[2 * i], rows[2 * i + 1]) for i, rid in enumerate(run_ids))
@@ -361,28 +443,52 @@ def _loads(raw: str | None) -> Any:
     return orjson.loads(raw) if raw else None
 
 
-def _record(run_id: str, values: list[str | None], statuses: set[str]) -> RunRecord | None:
-    row = dict(zip(_RUN_FIELDS, values, strict=True))
-    if row["state"] is None:
+def _float(raw: str | None) -> float | None:
+    value = _loads(raw)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _any(value: int | None) -> str | int:
+    return "*" if value is None else value
+
+
+def _record(run_id: str, row: dict[str, str], statuses: set[str]) -> RunRecord | None:
+    if not row.get("state"):
         return None
-    error = _loads(row["error"])
+    error = _loads(row.get("error"))
+    state = RunState(row["state"])
+    deadline = _float(row.get("deadline"))
+    finished_at = _float(row.get("finished_at"))
+    if deadline is not None and not state.terminal and time.time() >= deadline:
+        # the deadline timer has not fired yet, but the run is over: report it so
+        state, finished_at = RunState.TIMED_OUT, deadline
+        error = error or {
+            "type": "RunDeadlineExceeded",
+            "message": "run deadline exceeded",
+            "retryable": False,
+        }
     return RunRecord(
         run_id=run_id,
-        kind=row["kind"] or "flow",
-        flow=row["flow"] or "",
-        version=row["version"] or "",
-        state=RunState(row["state"]),
-        step=int(row["step"] or 0),
-        step_name=row["step_name"],
-        attempt=int(row["attempt"] or 0),
-        steps_total=int(row["steps_total"] or 0),
-        created_at=float(row["created_at"] or 0),
-        updated_at=float(row["updated_at"] or 0),
-        finished_at=float(row["finished_at"]) if row["finished_at"] else None,
-        key=row["key"] or None,
-        input=_loads(row["input"]),
-        step_input=_loads(row["step_input"]),
-        result=_loads(row["result"]),
+        kind=row.get("kind") or "flow",
+        flow=row.get("flow") or "",
+        version=row.get("version") or "",
+        state=state,
+        step=int(row.get("step") or 0),
+        step_name=row.get("step_name"),
+        attempt=int(row.get("attempt") or 0),
+        steps_total=int(row.get("steps_total") or 0),
+        created_at=float(row.get("created_at") or 0),
+        updated_at=float(row.get("updated_at") or 0),
+        phase=Phase(row["phase"]) if row.get("phase") else None,
+        finished_at=finished_at,
+        deadline=deadline,
+        key=row.get("key") or None,
+        input=_loads(row.get("input")),
+        step_input=_loads(row.get("step_input")),
+        result=_loads(row.get("result")),
         error=ErrorInfo.model_validate(error) if error else None,
         statuses=frozenset(statuses),
+        outputs={
+            int(name[4:]): _loads(value) for name, value in row.items() if name.startswith("out:")
+        },
     )

@@ -6,7 +6,7 @@ once the broker has confirmed it; deliveries are acknowledged manually.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,6 +55,19 @@ class Topology:
         return f"svc.{service}"
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message in the dead-letter queue, with why it is there."""
+
+    message_id: str
+    reason: str
+    origin_queue: str
+    routing_key: str
+    kind: str | None
+    body: bytes
+    headers: Mapping[str, Any]
+
+
 class Delivery(Protocol):
     """One message handed to a consumer; it must be acked or dead-lettered exactly once."""
 
@@ -73,6 +86,10 @@ class Delivery(Protocol):
     @property
     def routing_key(self) -> str:
         """The routing key it was published with."""
+
+    @property
+    def message_id(self) -> str | None:
+        """The AMQP message id."""
 
     async def ack(self) -> None:
         """Acknowledge: the message is done with."""
@@ -129,3 +146,19 @@ class Transport(Protocol):
     async def dead_letter(self, delivery: Delivery, reason: str, *, queue: str) -> None:
         """Publish a copy to the dead-letter queue with ``reason`` in its headers (confirmed),
         then ack the original: the message is never lost and never blocks the consumer."""
+
+    async def publish_control(self, body: bytes, *, message_id: str) -> None:
+        """Broadcast a notice (cancel) to every service process; not persisted."""
+
+    async def consume_control(self, handler: DeliveryHandler) -> Consumer:
+        """Receive the notices of the control exchange on a queue of this process's own."""
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Look at up to ``limit`` dead letters without removing them."""
+
+    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
+        """Publish dead letters (all, or those ids) again to where they came from; returns
+        how many. Each leaves the dead-letter queue only once its copy is confirmed."""
+
+    async def purge_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
+        """Drop dead letters (all, or those ids); returns how many."""

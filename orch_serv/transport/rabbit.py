@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import aio_pika
@@ -21,12 +22,15 @@ from yarl import URL
 
 from orch_serv.constants import (
     CONTENT_TYPE,
+    HEADER_DEAD_ID,
+    HEADER_KIND,
     HEADER_ORIGIN_QUEUE,
     HEADER_ORIGIN_ROUTING_KEY,
+    HEADER_PROTOCOL,
     HEADER_REASON,
 )
 from orch_serv.exceptions import PublishError, TransportError
-from orch_serv.transport.base import DeliveryHandler, Topology
+from orch_serv.transport.base import DeadLetter, DeliveryHandler, Topology
 
 _AMQP_ERRORS = (
     aiormq.exceptions.AMQPError,
@@ -64,6 +68,16 @@ class RabbitDelivery:
     def routing_key(self) -> str:
         """Routing key it was published with."""
         return self._message.routing_key or ""
+
+    @property
+    def message_id(self) -> str | None:
+        """The AMQP message id."""
+        return self._message.message_id
+
+    @property
+    def kind(self) -> str | None:
+        """The AMQP type property (the envelope kind)."""
+        return self._message.type
 
     async def ack(self) -> None:
         """Ack; a lost channel means the broker will redeliver, which the engine tolerates."""
@@ -274,11 +288,128 @@ class RabbitTransport:
         headers[HEADER_REASON] = reason[:1024]
         headers[HEADER_ORIGIN_QUEUE] = queue
         headers[HEADER_ORIGIN_ROUTING_KEY] = delivery.routing_key
-        message_id = f"dead:{queue}:{id(delivery)}"
+        headers[HEADER_DEAD_ID] = uuid.uuid4().hex
         await self._publish(
-            self._dlx, self.topology.dead_key, delivery.body, message_id, headers, "dead"
+            self._dlx,
+            self.topology.dead_key,
+            delivery.body,
+            delivery.message_id or headers[HEADER_DEAD_ID],
+            headers,
+            getattr(delivery, "kind", None),
         )
         await delivery.ack()
+
+    # -- control exchange --------------------------------------------------------------------
+    async def publish_control(self, body: bytes, *, message_id: str) -> None:
+        """Broadcast a notice to every service process (transient, unconfirmed routing)."""
+        message = aio_pika.Message(body, content_type=CONTENT_TYPE, message_id=message_id)
+        try:
+            exchange = await self._channel.get_exchange(self.topology.control_exchange)
+            await exchange.publish(message, "", mandatory=False)
+        except _AMQP_ERRORS as exc:
+            raise PublishError(f"control notice failed: {exc}") from exc
+
+    async def consume_control(self, handler: DeliveryHandler) -> RabbitConsumer:
+        """Notices arrive on an exclusive, auto-deleted queue of this connection's own."""
+        try:
+            channel = await self._connection.channel(publisher_confirms=False)
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            await queue.bind(self.topology.control_exchange)
+
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                await handler(RabbitDelivery(message))
+
+            tag = await queue.consume(on_message, no_ack=False)
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"cannot consume the control exchange: {exc}") from exc
+        return RabbitConsumer(channel, queue, tag)
+
+    # -- dead letters ------------------------------------------------------------------------
+    async def _take_dead(self, limit: int) -> tuple[AbstractChannel, list[AbstractIncomingMessage]]:
+        channel = await self._connection.channel(publisher_confirms=False)
+        queue = await channel.get_queue(self.topology.dead_letter_queue, ensure=True)
+        taken: list[AbstractIncomingMessage] = []
+        while len(taken) < limit:
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            taken.append(message)
+        return channel, taken
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Up to ``limit`` dead letters, oldest first; they stay in the queue."""
+        try:
+            channel, taken = await self._take_dead(limit)
+            try:
+                return [_dead(m) for m in taken]
+            finally:
+                await channel.close()  # every taken message goes back, in its place
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"cannot read the dead-letter queue: {exc}") from exc
+
+    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
+        """Re-publish dead letters to their original routing key, then remove them."""
+        wanted = set(message_ids) if message_ids is not None else None
+        replayed = 0
+        try:
+            channel, taken = await self._take_dead(_DEAD_SCAN)
+            try:
+                for message in taken:
+                    dead = _dead(message)
+                    if wanted is not None and dead.message_id not in wanted:
+                        continue
+                    headers = {
+                        k: v
+                        for k, v in dead.headers.items()
+                        if not k.startswith("x-orch-serv-") or k in (HEADER_PROTOCOL, HEADER_KIND)
+                    }
+                    await self.publish(
+                        dead.routing_key,
+                        dead.body,
+                        message_id=message.message_id or dead.message_id,
+                        headers=headers,
+                        kind=dead.kind,
+                    )
+                    await message.ack()
+                    replayed += 1
+            finally:
+                await channel.close()
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"cannot replay dead letters: {exc}") from exc
+        return replayed
+
+    async def purge_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
+        """Remove dead letters (all, or those ids)."""
+        wanted = set(message_ids) if message_ids is not None else None
+        purged = 0
+        try:
+            channel, taken = await self._take_dead(_DEAD_SCAN)
+            try:
+                for message in taken:
+                    if wanted is None or _dead(message).message_id in wanted:
+                        await message.ack()
+                        purged += 1
+            finally:
+                await channel.close()
+        except _AMQP_ERRORS as exc:
+            raise TransportError(f"cannot purge dead letters: {exc}") from exc
+        return purged
+
+
+_DEAD_SCAN = 100_000
+
+
+def _dead(message: AbstractIncomingMessage) -> DeadLetter:
+    headers = dict(message.headers or {})
+    return DeadLetter(
+        message_id=str(headers.get(HEADER_DEAD_ID) or message.message_id or ""),
+        reason=str(headers.get(HEADER_REASON, "")),
+        origin_queue=str(headers.get(HEADER_ORIGIN_QUEUE, "")),
+        routing_key=str(headers.get(HEADER_ORIGIN_ROUTING_KEY, message.routing_key or "")),
+        kind=message.type,
+        body=message.body,
+        headers=headers,
+    )
 
 
 def _named(url: str, namespace: str) -> URL:

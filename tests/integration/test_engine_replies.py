@@ -111,7 +111,7 @@ async def test_a_reply_for_another_attempt_is_ignored(
     await service.reply(command, attempt=2, message_id=f"{run_id}:0:2:reply")
 
     async def ignored() -> list[Any]:
-        return await _events_of(running, run_id, EventKind.REPLY_IGNORED)
+        return await _events_of(running, run_id, EventKind.LATE_RESULT)
 
     (event,) = await eventually(ignored)
     assert event.reason == "stale_attempt" and event.attempt == 2
@@ -135,7 +135,7 @@ async def test_a_reply_after_the_run_finished_is_recorded_and_ignored(
     await service.reply(commands[0], message_id="late-reply")
 
     async def ignored() -> list[Any]:
-        return await _events_of(running, run_id, EventKind.REPLY_IGNORED)
+        return await _events_of(running, run_id, EventKind.LATE_RESULT)
 
     (event,) = await eventually(ignored)
     assert event.reason == "run_finished"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from orch_serv.constants import EventKind, EventStatus, RunState
+from orch_serv.constants import EventKind, EventStatus, Phase, RunState
 from orch_serv.flow.spec import FlowSpec, StepSpec
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import Event, NewRun, Outcome, Position, Transition
@@ -53,8 +53,8 @@ def _advance(run_id: str, frm: Position, to: Position, cause: str, **kw) -> Tran
 
 
 START = Position(RunState.PENDING, 0, 0)
-STEP0 = Position(RunState.RUNNING, 0, 1)
-STEP1 = Position(RunState.RUNNING, 1, 1)
+STEP0 = Position(RunState.RUNNING, 0, 1, Phase.DISPATCHED)
+STEP1 = Position(RunState.RUNNING, 1, 1, Phase.DISPATCHED)
 
 
 async def test_create_is_idempotent_by_key(store: RedisRunStore) -> None:
@@ -82,7 +82,7 @@ async def test_transition_applies_once_and_records_stale(store: RedisRunStore) -
     other = await store.transition(_advance("r1", STEP0, STEP1, "reply-0-bis"))
     assert other.outcome is Outcome.STALE and other.reason == "stale_step"
     old_attempt = await store.transition(
-        _advance("r1", Position(RunState.RUNNING, 1, 2), STEP1, "reply-1-2")
+        _advance("r1", Position(RunState.RUNNING, 1, 2, Phase.DISPATCHED), STEP1, "reply-1-2")
     )
     assert old_attempt.outcome is Outcome.STALE and old_attempt.reason == "stale_attempt"
     assert old_attempt.current == STEP1
@@ -96,8 +96,12 @@ async def test_transition_applies_once_and_records_stale(store: RedisRunStore) -
     events = await store.get_events("r1")
     kinds = [e.kind for e in events]
     assert kinds.count(EventKind.STEP_COMPLETED) == 2  # one per applied transition
-    ignored = [e for e in events if e.kind is EventKind.REPLY_IGNORED]
-    assert [e.reason for e in ignored] == ["duplicate", "stale_step", "stale_attempt"]
+    ignored = [e for e in events if e.kind in (EventKind.REPLY_IGNORED, EventKind.LATE_RESULT)]
+    assert [(e.kind, e.reason) for e in ignored] == [
+        (EventKind.REPLY_IGNORED, "duplicate"),
+        (EventKind.LATE_RESULT, "stale_step"),
+        (EventKind.LATE_RESULT, "stale_attempt"),
+    ]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 

@@ -1,0 +1,262 @@
+"""Pure decisions of the engine: what a dispatch sets up, and what a failure leads to.
+
+Nothing here talks to RabbitMQ or Redis; the engine turns these plans into one transition
+and (at most) one publish.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from orch_serv.constants import (
+    EventKind,
+    EventStatus,
+    Lane,
+    MessageKind,
+    Phase,
+    RunState,
+    TimerKind,
+)
+from orch_serv.flow.policy import RetryPolicy, Timeouts
+from orch_serv.flow.spec import FlowSpec, StepSpec
+from orch_serv.messages.envelope import Envelope, ErrorInfo, command_message_id
+from orch_serv.store.base import Event
+from orch_serv.store.timers import TimerId
+
+NO_RETRY = RetryPolicy()
+
+#: Error types the engine itself produces when a clock runs out.
+TIMEOUT_ERRORS = frozenset(
+    {
+        "DispatchTimeout",
+        "HeartbeatTimeout",
+        "ExecutionTimeout",
+        "StepTotalTimeout",
+        "RunDeadlineExceeded",
+    }
+)
+
+
+def lane_state(lane: Lane) -> RunState:
+    """The run state in which commands of ``lane`` are in flight."""
+    return RunState.COMPENSATING if lane is Lane.COMPENSATE else RunState.RUNNING
+
+
+def timeout_error(kind: TimerKind, seconds: float | None) -> ErrorInfo:
+    """The error recorded when a step clock runs out."""
+    name = {
+        TimerKind.DISPATCH: ("DispatchTimeout", "no service picked the command up"),
+        TimerKind.HEARTBEAT: ("HeartbeatTimeout", "the handler stopped sending heartbeats"),
+        TimerKind.EXECUTION: ("ExecutionTimeout", "the handler did not reply in time"),
+        TimerKind.TOTAL: ("StepTotalTimeout", "the step ran out of time across its attempts"),
+        TimerKind.DEADLINE: ("RunDeadlineExceeded", "the run's deadline passed"),
+    }[kind]
+    limit = f" within {seconds:g} s" if seconds else ""
+    return ErrorInfo(
+        type=name[0],
+        message=f"{name[1]}{limit}",
+        retryable=kind not in (TimerKind.TOTAL, TimerKind.DEADLINE),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """A command ready to publish, with the event and timers that go with it."""
+
+    command: Envelope[Any]
+    event: Event
+    timers: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try the step again after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    timer: tuple[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """The step failed for good; the run ends in ``state`` (or compensates first)."""
+
+    state: RunState
+    compensate: StepSpec | None
+
+
+class Planner:
+    """Computes dispatches and failure outcomes for one orchestrator's settings."""
+
+    def __init__(self, defaults: Timeouts, reply_to: str, rng: random.Random | None = None):
+        self.defaults = defaults
+        self.reply_to = reply_to
+        self.rng = rng or random.Random()
+
+    def timeouts(self, step: StepSpec) -> Timeouts:
+        """The step's effective limits (block, then flow, then settings)."""
+        return (step.timeouts or Timeouts()).over(self.defaults)
+
+    def dispatch(
+        self,
+        spec: FlowSpec,
+        step: StepSpec,
+        *,
+        lane: Lane,
+        run_id: str,
+        attempt: int,
+        body: Any,
+        now: float,
+        source: str | None = None,
+        traceparent: str | None = None,
+    ) -> Dispatch:
+        """The command for (run, lane, step, attempt), its event and its timers."""
+        limits = self.timeouts(step)
+        compensating = lane is Lane.COMPENSATE
+        command = Envelope[Any](
+            kind=MessageKind.COMMAND,
+            message_id=command_message_id(run_id, step.index, attempt, lane),
+            run_id=run_id,
+            flow=spec.name if spec.kind == "flow" else None,
+            target=spec.name if spec.kind == "block" else None,
+            flow_version=spec.version,
+            step=step.index,
+            step_name=step.name,
+            attempt=attempt,
+            lane=lane,
+            service=step.service,
+            command=step.compensate if compensating else step.command,
+            source=source,
+            reply_to=self.reply_to,
+            traceparent=traceparent,
+            notify_start=limits.needs_start_notice,
+            body=body,
+        )
+        timers: list[tuple[str, float]] = []
+        if limits.dispatch:
+            timers.append(
+                (self.timer(run_id, TimerKind.DISPATCH, lane, step, attempt), now + limits.dispatch)
+            )
+        if limits.total and attempt == 1:
+            timers.append((self.timer(run_id, TimerKind.TOTAL, lane, step, 0), now + limits.total))
+        event = Event(
+            kind=EventKind.COMPENSATION_DISPATCHED if compensating else EventKind.STEP_DISPATCHED,
+            time=now,
+            step=step.index,
+            step_name=step.name,
+            attempt=attempt,
+            component=step.service,
+            message_id=command.message_id,
+        )
+        return Dispatch(command, event, timers)
+
+    @staticmethod
+    def timer(run_id: str, kind: TimerKind, lane: Lane, step: StepSpec, attempt: int) -> str:
+        """The member name of a step timer."""
+        return str(TimerId(run_id, kind, lane, step.index, attempt))
+
+    def attempt_timers(self, run_id: str, lane: Lane, step: StepSpec, attempt: int) -> list[str]:
+        """Every per-attempt timer member of (step, attempt), to clear when it ends."""
+        return [
+            self.timer(run_id, kind, lane, step, attempt)
+            for kind in (TimerKind.DISPATCH, TimerKind.HEARTBEAT, TimerKind.EXECUTION)
+        ]
+
+    def on_failure(
+        self,
+        spec: FlowSpec,
+        step: StepSpec,
+        *,
+        lane: Lane,
+        run_id: str,
+        attempt: int,
+        error: ErrorInfo,
+        now: float,
+        final: bool = False,
+    ) -> Retry | GiveUp:
+        """Retry the step, or give up (and say how the run ends)."""
+        policy = step.retry or NO_RETRY
+        if not final and policy.allows(attempt, error.type, error.retryable):
+            asked = (error.details or {}).get("retry_after")
+            delay = (
+                float(asked) if isinstance(asked, int | float) else policy.delay(attempt, self.rng)
+            )
+            member = self.timer(run_id, TimerKind.RETRY, lane, step, attempt + 1)
+            return Retry(attempt + 1, delay, (member, now + delay))
+        if lane is Lane.COMPENSATE:
+            return GiveUp(RunState.COMPENSATION_FAILED, None)
+        outcome = RunState.TIMED_OUT if error.type in TIMEOUT_ERRORS else RunState.FAILED
+        return GiveUp(outcome, spec.compensation_before(step.index))
+
+
+def step_event(
+    kind: EventKind,
+    step: StepSpec,
+    attempt: int,
+    now: float,
+    *,
+    error: ErrorInfo | None = None,
+    component: str | None = None,
+    duration_ms: float | None = None,
+    message_id: str | None = None,
+    body: Any = None,
+) -> Event:
+    """An event about one attempt of a step."""
+    return Event(
+        kind=kind,
+        time=now,
+        step=step.index,
+        step_name=step.name,
+        attempt=attempt,
+        status=EventStatus.FAILED if error else EventStatus.OK,
+        component=component or step.service,
+        duration_ms=duration_ms,
+        error=error,
+        message_id=message_id,
+        body=body,
+    )
+
+
+def run_event(
+    kind: EventKind, now: float, *, error: ErrorInfo | None = None, reason: str | None = None
+) -> Event:
+    """An event about the run as a whole."""
+    failed = error is not None or kind in (
+        EventKind.RUN_FAILED,
+        EventKind.RUN_TIMED_OUT,
+        EventKind.RUN_COMPENSATION_FAILED,
+    )
+    return Event(
+        kind=kind,
+        time=now,
+        status=EventStatus.FAILED if failed else EventStatus.OK,
+        component="orchestrator",
+        error=error,
+        reason=reason,
+    )
+
+
+FINISH_EVENT = {
+    RunState.SUCCEEDED: EventKind.RUN_SUCCEEDED,
+    RunState.FAILED: EventKind.RUN_FAILED,
+    RunState.TIMED_OUT: EventKind.RUN_TIMED_OUT,
+    RunState.CANCELLED: EventKind.RUN_CANCELLED,
+    RunState.COMPENSATED: EventKind.RUN_COMPENSATED,
+    RunState.COMPENSATION_FAILED: EventKind.RUN_COMPENSATION_FAILED,
+}
+
+__all__ = [
+    "FINISH_EVENT",
+    "TIMEOUT_ERRORS",
+    "Dispatch",
+    "GiveUp",
+    "Phase",
+    "Planner",
+    "Retry",
+    "lane_state",
+    "run_event",
+    "step_event",
+    "timeout_error",
+]

@@ -1,0 +1,119 @@
+"""The timer loop: claims due timers from the store with a lease and hands them to the engine.
+
+It sleeps until the earliest due timer (an in-process timer, not a busy poll), is woken
+early when this process sets a nearer timer, and wakes at least every ``poll`` seconds to
+pick up timers that other replicas set or left behind when they died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from orch_serv.exceptions import OrchServError
+from orch_serv.logs import get_logger
+from orch_serv.store.base import RunStore
+from orch_serv.store.timers import TimerId
+
+log = get_logger("timers")
+
+TimerHandler = Callable[[TimerId], Awaitable[None]]
+
+
+class TimerLoop:
+    """Claims and dispatches due timers until stopped."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        handler: TimerHandler,
+        *,
+        clock: Callable[[], float],
+        lease: float = 30.0,
+        poll: float = 1.0,
+        batch: int = 256,
+        concurrency: int = 64,
+    ) -> None:
+        self.store = store
+        self.handler = handler
+        self.clock = clock
+        self.lease = lease
+        self.poll = poll
+        self.batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._next_wake = float("inf")
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Start the loop in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="orch_serv-timers")
+
+    async def stop(self) -> None:
+        """Stop claiming; timers being handled finish (or fall due again after the lease)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def poke(self, due: float | None = None) -> None:
+        """A timer due at ``due`` was set: wake up if that is sooner than planned."""
+        if due is None or due < self._next_wake:
+            self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                claimed = await self.tick()
+                if claimed >= self.batch:
+                    continue  # more are due right now
+                await self._sleep()
+            except OrchServError as exc:
+                log.warning("timer_loop_error", error=str(exc))
+                await self._sleep(min(self.poll, 1.0))
+
+    async def tick(self) -> int:
+        """Claim what is due now and start handling it; returns how many were claimed."""
+        claimed = await self.store.claim_timers(self.clock(), self.lease, self.batch)
+        for member, lease_ms in claimed:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._handle(member, lease_ms))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(claimed)
+
+    async def _sleep(self, cap: float | None = None) -> None:
+        now = self.clock()
+        due = await self.store.next_timer_due()
+        wait = self.poll if cap is None else cap
+        if due is not None:
+            wait = min(wait, max(0.0, due - now))
+        self._next_wake = now + wait
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self._wake.wait()
+        self._next_wake = float("inf")
+
+    async def _handle(self, member: str, lease_ms: int) -> None:
+        try:
+            try:
+                timer = TimerId.parse(member)
+            except ValueError:
+                log.warning("timer_unreadable", member=member)
+            else:
+                await self.handler(timer)
+            await self.store.release_timer(member, lease_ms)
+        except OrchServError as exc:
+            # Not released: the lease runs out and the timer falls due again.
+            log.warning("timer_failed", member=member, error=str(exc))
+        except Exception:
+            log.exception("timer_crashed", member=member)
+        finally:
+            self._slots.release()
