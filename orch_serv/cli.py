@@ -301,6 +301,126 @@ def flows(
     _run(main)
 
 
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    compensate: Annotated[
+        bool, typer.Option(help="Run the compensations of the completed steps first.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "",
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Cancel a run: CANCELLED at once, and its running handler is told to stop."""
+    settings = _settings()
+
+    async def main() -> None:
+        async with open_backends(settings) as (transport, store):
+            record = await Client(transport, store).cancel(
+                run_id, compensate=compensate, reason=reason
+            )
+        _show_status(record, fmt)
+
+    _run(main)
+
+
+@app.command()
+def retry(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Resume a FAILED or TIMED_OUT run from the step that failed, as a new attempt."""
+    settings = _settings()
+
+    async def main() -> int:
+        async with open_backends(settings) as (transport, store):
+            client = Client(transport, store)
+            record = await client.retry(run_id)
+            if wait:
+                try:
+                    record = await client.wait(run_id, timeout=timeout)
+                except TimeoutError:
+                    record = await client.get(run_id)
+        _show_status(record, fmt)
+        return 0 if not wait or record.state is RunState.SUCCEEDED else 1
+
+    raise typer.Exit(_run(main))
+
+
+dlq = typer.Typer(help="The dead-letter queue: messages the system could not handle.")
+app.add_typer(dlq, name="dlq")
+
+
+@dlq.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option(min=1, max=100000, help="At most this many.")] = 50,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """List dead letters (oldest first) with the reason each is there."""
+    settings = _settings()
+
+    async def main() -> None:
+        async with open_backends(settings) as (transport, _store):
+            letters = await transport.dead_letters(limit)
+        if fmt is Format.json:
+            out.print_json(render.dumps([render.dead_json(d) for d in letters]))
+        else:
+            out.print(render.dead_table(letters))
+
+    _run(main)
+
+
+@dlq.command("show")
+def dlq_show(message_id: Annotated[str, typer.Argument(help="Dead-letter id.")]) -> None:
+    """Show one dead letter with its headers and body."""
+    settings = _settings()
+
+    async def main() -> None:
+        async with open_backends(settings) as (transport, _store):
+            letters = await transport.dead_letters(100_000)
+        found = [d for d in letters if d.message_id == message_id]
+        if not found:
+            raise RunNotFound(f"dead letter {message_id!r} not found")
+        out.print_json(render.dumps(render.dead_json(found[0], full=True)))
+
+    _run(main)
+
+
+@dlq.command("replay")
+def dlq_replay(
+    message_ids: Annotated[list[str] | None, typer.Argument(help="Ids; none with --all.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
+    """Publish dead letters again to where they came from."""
+    if not message_ids and not all_:
+        raise _fail("give dead-letter ids, or --all", 2)
+    settings = _settings()
+
+    async def main() -> int:
+        async with open_backends(settings) as (transport, _store):
+            return await transport.replay_dead_letters(None if all_ else message_ids)
+
+    out.print(f"replayed {_run(main)} dead letter(s)")
+
+
+@dlq.command("purge")
+def dlq_purge(
+    message_ids: Annotated[list[str] | None, typer.Argument(help="Ids; none with --all.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Drop every dead letter.")] = False,
+) -> None:
+    """Drop dead letters for good."""
+    if not message_ids and not all_:
+        raise _fail("give dead-letter ids, or --all", 2)
+    settings = _settings()
+
+    async def main() -> int:
+        async with open_backends(settings) as (transport, _store):
+            return await transport.purge_dead_letters(None if all_ else message_ids)
+
+    out.print(f"purged {_run(main)} dead letter(s)")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -11,6 +11,7 @@ from rich.table import Table
 from orch_serv.constants import EventStatus, RunState
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.store.base import Event, RunRecord
+from orch_serv.transport.base import DeadLetter
 
 
 def _iso(ts: float | None) -> str | None:
@@ -145,4 +146,30 @@ def flows_table(specs: list[FlowSpec]) -> Table:
     for s in specs:
         steps = " -> ".join(f"{st.name} ({st.service}.{st.command})" for st in s.steps)
         table.add_row(s.kind, s.name, s.version, steps)
+    return table
+
+
+def dead_json(letter: DeadLetter, *, full: bool = False) -> dict[str, Any]:
+    """A dead letter as JSON (the body as text; headers and body only with ``full``)."""
+    data: dict[str, Any] = {
+        "id": letter.message_id,
+        "reason": letter.reason,
+        "queue": letter.origin_queue,
+        "routing_key": letter.routing_key,
+        "kind": letter.kind,
+        "size": len(letter.body),
+    }
+    if full:
+        data["headers"] = {k: str(v) for k, v in letter.headers.items()}
+        data["body"] = letter.body.decode("utf-8", errors="replace")
+    return data
+
+
+def dead_table(letters: list[DeadLetter]) -> Table:
+    """Dead letters, oldest first."""
+    table = Table(title=f"Dead letters ({len(letters)})")
+    for column in ("ID", "Queue", "Kind", "Bytes", "Reason"):
+        table.add_column(column, overflow="fold")
+    for d in letters:
+        table.add_row(d.message_id, d.origin_queue, d.kind or "", str(len(d.body)), d.reason)
     return table

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from orch_serv.backends import open_backends
-from orch_serv.constants import EventKind, RunState
+from orch_serv.constants import EventKind, Phase, RunState
 from orch_serv.orchestrator.client import Client
 from orch_serv.settings import Settings
 from tests.conftest import eventually
@@ -45,10 +45,10 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, role: str, *, delay: float = 0.0) -> subprocess.Popen[bytes]:
+    def start(self, role: str, *, delay: float = 0.0, app: str = APP) -> subprocess.Popen[bytes]:
         env = {**self.env, "ORCH_SERV_TEST_DELAY": str(delay)}
         log = open(self.log_dir / f"{role}-{len(self.started)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([CLI, role, APP], cwd=ROOT, env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen([CLI, role, app], cwd=ROOT, env=env, stdout=log, stderr=log)
         self.started.append(proc)
         return proc
 
@@ -150,3 +150,30 @@ async def test_200_runs_across_two_services_and_two_orchestrators(
     await _check_all_succeeded(client, list(run_ids))
     elapsed = time.perf_counter() - started
     print(f"\n200 runs x 3 steps in {elapsed:.2f}s: {200 / elapsed:.0f} runs/s")
+
+
+async def test_a_timer_whose_replica_is_killed_fires_on_the_other_exactly_once(
+    processes: Processes, client: Client, settings: Settings
+) -> None:
+    app = "tests.apps.clocks:orchestrator"
+    holder = processes.start("orchestrator", app=app)
+
+    async def registered() -> bool:
+        return await client.store.get_spec("flow", "late_dispatch") is not None
+
+    await eventually(registered, timeout=60)
+    run_id = await client.start("late_dispatch", {})
+
+    async def dispatched() -> bool:  # the holder dispatched the step and set its timer
+        return (await client.get(run_id)).phase is Phase.DISPATCHED
+
+    await eventually(dispatched)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    processes.start("orchestrator", app=app)
+    record = await client.wait(run_id, timeout=60)
+    assert record.state is RunState.TIMED_OUT
+    assert record.error is not None and record.error.type == "DispatchTimeout"
+    events = await client.events(run_id)
+    assert [e.kind for e in events].count(EventKind.STEP_TIMED_OUT) == 1
+    assert [e.kind for e in events].count(EventKind.RUN_TIMED_OUT) == 1
