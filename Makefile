@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services demo test lint format clean
+.PHONY: install services demo test lint format clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP) services
 ## The whole test suite (unit, integration with real RabbitMQ/Redis and processes, e2e).
 test: $(STAMP) services
 	$(PY) -m pytest -q
+
+## Benchmarks (figures go to bench/results/; never part of the test suite).
+bench: $(STAMP) services
+	$(PY) -m bench.timer_lag
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
