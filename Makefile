@@ -17,8 +17,9 @@ install: $(STAMP)
 services:
 	@bash scripts/ensure-services.sh
 
-## Run the example pipeline (dataset ingestion) against the local RabbitMQ and Redis.
-demo: $(STAMP) services
+## Run the example pipeline (dataset ingestion): on the embedded in-memory backends, or on
+## RabbitMQ and Redis when ORCH_SERV_AMQP_URL and ORCH_SERV_REDIS_URL are set.
+demo: $(STAMP)
 	$(PY) -m services_examples.demo
 
 ## The whole test suite (unit, integration with real RabbitMQ/Redis and processes, e2e).

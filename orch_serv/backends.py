@@ -1,29 +1,45 @@
-"""Opening the transport and the store that the settings name."""
+"""Opening the transport and the store that the settings' URLs name: ``amqp://`` and
+``redis://`` for the servers, ``memory://NAME`` for the embedded in-process backends."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from orch_serv.settings import Settings
 from orch_serv.store.redis import RedisRunStore
+from orch_serv.transport.base import Transport
+from orch_serv.transport.memory import MemoryTransport
 from orch_serv.transport.rabbit import RabbitTransport
 
 
-async def open_store(settings: Settings) -> RedisRunStore:
+def is_embedded(url: str) -> bool:
+    """True for a ``memory://`` URL."""
+    return url.startswith("memory://")
+
+
+async def open_store(
+    settings: Settings, *, embedded_default: bool = False, clock: Callable[[], float] = time.time
+) -> RedisRunStore:
     """Connect the run store (fails fast when Redis does not answer)."""
+    _, url = settings.urls(embedded_default=embedded_default)
     return await RedisRunStore.connect(
-        settings.redis_url,
+        url,
         prefix=settings.key_prefix,
         retention_seconds=settings.retention_seconds,
         timeout=settings.connect_timeout_seconds,
+        clock=clock,
     )
 
 
-async def open_transport(settings: Settings) -> RabbitTransport:
+async def open_transport(settings: Settings, *, embedded_default: bool = False) -> Transport:
     """Connect the transport and declare the topology (fails fast)."""
+    url, _ = settings.urls(embedded_default=embedded_default)
+    if is_embedded(url):
+        return await MemoryTransport.connect(url, namespace=settings.namespace)
     return await RabbitTransport.connect(
-        settings.amqp_url,
+        url,
         namespace=settings.namespace,
         quorum_queues=settings.quorum_queues,
         timeout=settings.connect_timeout_seconds,
@@ -31,11 +47,13 @@ async def open_transport(settings: Settings) -> RabbitTransport:
 
 
 @asynccontextmanager
-async def open_backends(settings: Settings) -> AsyncIterator[tuple[RabbitTransport, RedisRunStore]]:
+async def open_backends(
+    settings: Settings, *, embedded_default: bool = False, clock: Callable[[], float] = time.time
+) -> AsyncIterator[tuple[Transport, RedisRunStore]]:
     """Both backends, closed on exit."""
-    store = await open_store(settings)
+    store = await open_store(settings, embedded_default=embedded_default, clock=clock)
     try:
-        transport = await open_transport(settings)
+        transport = await open_transport(settings, embedded_default=embedded_default)
     except BaseException:
         await store.close()
         raise

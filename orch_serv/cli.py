@@ -97,11 +97,13 @@ def configure(
     configure_logging(_State.settings.log_level, _State.settings.log_format)
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(ready: str | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if ready:
+        err.print(ready, highlight=False)
     await stop.wait()
 
 
@@ -159,12 +161,17 @@ def dev(
 
     async def main() -> None:
         orch = _orchestrator(app_path)
-        async with orch.run(settings, with_services=True):
+        if not settings.configured:
             err.print(
+                "orch-serv dev: ORCH_SERV_AMQP_URL / ORCH_SERV_REDIS_URL not set: using the "
+                "embedded in-memory backends (this process only)",
+                highlight=False,
+            )
+        async with orch.run(settings, with_services=True, embedded_default=True):
+            await _until_signalled(
                 f"orch-serv dev: flows {orch.get_list_flows()}, services "
                 f"{[s.name for s in orch.services]}; Ctrl-C to stop"
             )
-            await _until_signalled()
 
     _run(main)
 

@@ -11,16 +11,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orch_serv.flow.policy import Timeouts
 
+LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+EMBEDDED_URL = "memory://"
+
 
 class Settings(BaseSettings):
     """Connection and behaviour settings shared by orchestrators, services and clients."""
 
     model_config = SettingsConfigDict(env_prefix="ORCH_SERV_", frozen=True, extra="ignore")
 
-    amqp_url: str = Field(
-        "amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ URL (aio-pika syntax)."
+    amqp_url: str | None = Field(
+        None,
+        description="RabbitMQ URL (aio-pika syntax), or memory:// for the embedded broker. "
+        f"Unset: {LOCAL_AMQP_URL}, except in the all-in-one mode (embedded).",
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (redis-py syntax).")
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis-py syntax), or memory:// for the embedded store. "
+        f"Unset: {LOCAL_REDIS_URL}, except in the all-in-one mode (embedded).",
+    )
     namespace: str = Field(
         "orch_serv",
         pattern=r"^[A-Za-z0-9_.\-]+$",
@@ -69,3 +79,15 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Level of orch_serv's structlog output.")
     log_format: str = Field("console", pattern="^(console|json)$", description="console or json.")
+
+    def urls(self, *, embedded_default: bool = False) -> tuple[str, str]:
+        """(AMQP URL, Redis URL) to use: the configured ones, else the local servers, or the
+        embedded backends when ``embedded_default`` (the all-in-one mode)."""
+        if embedded_default:
+            return self.amqp_url or EMBEDDED_URL, self.redis_url or EMBEDDED_URL
+        return self.amqp_url or LOCAL_AMQP_URL, self.redis_url or LOCAL_REDIS_URL
+
+    @property
+    def configured(self) -> bool:
+        """Whether both URLs were given (environment, options or code)."""
+        return self.amqp_url is not None and self.redis_url is not None

@@ -123,11 +123,15 @@ async def run_demo(console: Console) -> bool:
         incoming.mkdir()
         for sample in samples:
             shutil.copy(sample, incoming / sample.name)
-        console.print(
-            f"Running {len(samples)} ingest runs and 1 profile run in {workdir} "
-            f"(namespace {settings.namespace!r})"
+        amqp, redis = settings.urls(embedded_default=True)
+        where = (
+            "on the embedded in-memory backends (set ORCH_SERV_AMQP_URL and "
+            "ORCH_SERV_REDIS_URL to use RabbitMQ and Redis)"
+            if amqp.startswith("memory://") and redis.startswith("memory://")
+            else f"on {amqp.split('@')[-1]} and {redis}"
         )
-        async with orchestrator.run(settings, with_services=True) as running:
+        console.print(f"Running {len(samples)} ingest runs and 1 profile run in {workdir} {where}")
+        async with orchestrator.run(settings, with_services=True, embedded_default=True) as running:
             run_ids = []
             for sample in samples:
                 body = {

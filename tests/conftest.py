@@ -16,6 +16,9 @@ from orch_serv.settings import Settings
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.transport.rabbit import RabbitTransport
 
+#: The test kit's `orch_serv_kit` fixture (tests/flows/ use it, as a user's suite would).
+pytest_plugins = ["orch_serv.testing"]
+
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -81,3 +84,15 @@ async def eventually(
             if result:
                 return result
             await asyncio.sleep(interval)
+
+
+@pytest.fixture(params=["embedded", "real"])
+async def any_backends(
+    request: pytest.FixtureRequest, settings: Settings
+) -> AsyncIterator[tuple[Any, RedisRunStore]]:
+    """The same behaviour tests on the embedded backends and on RabbitMQ + Redis."""
+    if request.param == "embedded":
+        url = f"memory://{uuid.uuid4().hex}"
+        settings = settings.model_copy(update={"amqp_url": url, "redis_url": url})
+    async with open_backends(settings) as pair:
+        yield pair

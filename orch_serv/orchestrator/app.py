@@ -39,7 +39,7 @@ class Running(Client):
     def __init__(
         self, transport: Transport, store: RunStore, engine: Engine, workers: list[ServiceWorker]
     ) -> None:
-        super().__init__(transport, store)
+        super().__init__(transport, store, clock=engine.clock)
         self.engine = engine
         self.workers = workers
 
@@ -95,11 +95,16 @@ class Orchestrator:
 
     @asynccontextmanager
     async def run(
-        self, settings: Settings, *, with_services: bool = False
+        self,
+        settings: Settings,
+        *,
+        with_services: bool = False,
+        embedded_default: bool = False,
     ) -> AsyncIterator[Running]:
-        """Connect the backends the settings name and run the engine until exit."""
+        """Connect the backends the settings name and run the engine until exit.
+        ``embedded_default``: with no URLs configured, use the in-process backends."""
         async with (
-            open_backends(settings) as (transport, store),
+            open_backends(settings, embedded_default=embedded_default) as (transport, store),
             self.attach(transport, store, settings, with_services=with_services) as running,
         ):
             yield running

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from orch_serv.constants import EventKind, Lane, MessageKind, Phase, RunState
@@ -19,9 +20,16 @@ from orch_serv.transport.base import Transport
 class Client:
     """Starts runs of the flows that orchestrators registered, and reads runs back."""
 
-    def __init__(self, transport: Transport | None, store: RunStore) -> None:
+    def __init__(
+        self,
+        transport: Transport | None,
+        store: RunStore,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.transport = transport
         self.store = store
+        self.clock = clock
 
     async def resolve(self, flow: str | None = None, target: str | None = None) -> FlowSpec:
         """The registered definition a start would run (falling back to the defaults)."""
@@ -62,7 +70,7 @@ class Client:
         run deadline."""
         transport = self._transport()
         spec = await self.resolve(flow, target)
-        now = time.time()
+        now = self.clock()
         limit = deadline if deadline is not None else spec.deadline
         created = await self.store.create_run(
             NewRun(
@@ -127,7 +135,7 @@ class Client:
         record = await self.get(run_id)
         if record.done:
             raise InvalidRunState(f"run {run_id!r} is already {record.state.value}")
-        now = time.time()
+        now = self.clock()
         event = Event(
             kind=EventKind.RUN_CANCELLED,
             time=now,
@@ -171,7 +179,7 @@ class Client:
             raise InvalidRunState(
                 f"only FAILED or TIMED_OUT runs can be retried; {run_id!r} is {record.state.value}"
             )
-        now = time.time()
+        now = self.clock()
         attempt = record.attempt + 1
         change = Transition(
             run_id=run_id,

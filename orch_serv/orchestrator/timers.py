@@ -62,6 +62,11 @@ class TimerLoop:
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    @property
+    def busy(self) -> bool:
+        """True while timers are being handled."""
+        return bool(self._running)
+
     def poke(self, due: float | None = None) -> None:
         """A timer due at ``due`` was set: wake up if that is sooner than planned."""
         if due is None or due < self._next_wake:

@@ -113,6 +113,9 @@ class RunRecord:
     error: ErrorInfo | None = None
     statuses: frozenset[str] = field(default_factory=frozenset)
 
+    #: True when the run is reported TIMED_OUT because its deadline passed, before the
+    #: deadline's timer has recorded it.
+    expired: bool = False
     #: Outputs of completed steps that declare a compensation, by step index.
     outputs: dict[int, Any] = field(default_factory=dict)
 

@@ -29,6 +29,7 @@ from orch_serv.store.base import (
     Transition,
     TransitionResult,
 )
+from orch_serv.store.embedded import embedded_client
 from orch_serv.store.keys import Keys
 from orch_serv.store.timers import TimerId, due_ms
 
@@ -50,8 +51,10 @@ class RedisRunStore:
         *,
         prefix: str = "orch_serv",
         retention_seconds: int = 7 * 24 * 3600,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = client
+        self.clock = clock
         self.keys = Keys(prefix)
         self.retention_ms = retention_seconds * 1000
         self._create = client.register_script(_lua("create_run.lua"))
@@ -70,8 +73,17 @@ class RedisRunStore:
         prefix: str = "orch_serv",
         retention_seconds: int = 7 * 24 * 3600,
         timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
     ) -> Self:
-        """Connect to ``url`` and check that Redis answers (fails fast if it does not)."""
+        """Connect to ``url`` and check that Redis answers (fails fast if it does not).
+        ``memory://NAME`` opens the embedded in-process store instead."""
+        if url.startswith("memory://"):
+            return cls(
+                embedded_client(url),
+                prefix=prefix,
+                retention_seconds=retention_seconds,
+                clock=clock,
+            )
         client = aioredis.Redis.from_url(
             url, decode_responses=True, socket_connect_timeout=timeout, health_check_interval=30
         )
@@ -80,7 +92,7 @@ class RedisRunStore:
         except (RedisError, OSError) as exc:
             await client.aclose()
             raise StoreError(f"cannot connect to Redis at {url}: {exc}") from exc
-        return cls(client, prefix=prefix, retention_seconds=retention_seconds)
+        return cls(client, prefix=prefix, retention_seconds=retention_seconds, clock=clock)
 
     async def close(self) -> None:
         """Close the connection pool; idempotent."""
@@ -336,7 +348,7 @@ class RedisRunStore:
         pipe.hgetall(self.keys.run(run_id))
         pipe.smembers(self.keys.statuses(run_id))
         values, statuses = await self._call("get_run", pipe.execute())
-        return _record(run_id, values, statuses)
+        return _record(run_id, values, statuses, self.clock())
 
     async def _get_runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
         pipe = self._redis.pipeline(transaction=False)
@@ -344,7 +356,8 @@ class RedisRunStore:
             pipe.hgetall(self.keys.run(rid))
             pipe.smembers(self.keys.statuses(rid))
         rows = await self._call("get_runs", pipe.execute())
-        records = (_record(rid, rows[2 * i], rows[2 * i + 1]) for i, rid in enumerate(run_ids))
+        now = self.clock()
+        records = (_record(rid, rows[2 * i], rows[2 * i + 1], now) for i, rid in enumerate(run_ids))
         return [r for r in records if r is not None]
 
     async def find_by_key(self, key: str) -> str | None:
@@ -419,7 +432,7 @@ class RedisRunStore:
 
     async def housekeeping(self, now: float | None = None) -> int:
         """Remove index entries whose run has expired; returns how many were removed."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         horizon = now - self.retention_ms / 1000
         removed = 0
         indexes = [self.keys.all_index] + [self.keys.state_index(s.value) for s in TERMINAL_STATES]
@@ -452,14 +465,15 @@ def _any(value: int | None) -> str | int:
     return "*" if value is None else value
 
 
-def _record(run_id: str, row: dict[str, str], statuses: set[str]) -> RunRecord | None:
+def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) -> RunRecord | None:
     if not row.get("state"):
         return None
     error = _loads(row.get("error"))
     state = RunState(row["state"])
     deadline = _float(row.get("deadline"))
     finished_at = _float(row.get("finished_at"))
-    if deadline is not None and not state.terminal and time.time() >= deadline:
+    expired = deadline is not None and not state.terminal and now >= deadline
+    if expired:
         # the deadline timer has not fired yet, but the run is over: report it so
         state, finished_at = RunState.TIMED_OUT, deadline
         error = error or {
@@ -488,6 +502,7 @@ def _record(run_id: str, row: dict[str, str], statuses: set[str]) -> RunRecord |
         result=_loads(row.get("result")),
         error=ErrorInfo.model_validate(error) if error else None,
         statuses=frozenset(statuses),
+        expired=expired,
         outputs={
             int(name[4:]): _loads(value) for name, value in row.items() if name.startswith("out:")
         },

@@ -5,18 +5,31 @@
 * ``forever`` touches the file named in its body (so a test knows the handler is running),
   then waits for an event that is never set: only a cancel notice ends it.
 
-``orch-serv dev tests.apps.failing:orchestrator`` serves the flows ``sometimes`` and
-``forever`` and hosts the service ``flaky``.
+The flow ``hooked`` runs ``sometimes`` behind an orchestrator-side pre hook that raises
+(failing the run with a ``HookError``) while the marker is missing.
+
+``orch-serv dev tests.apps.failing:orchestrator`` serves the flows ``sometimes``, ``forever``
+and ``hooked`` and hosts the service ``flaky``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
-from orch_serv import Block, Flow, FlowBlock, FlowBuilder, HandlerError, Orchestrator, Service
+from orch_serv import (
+    Block,
+    Envelope,
+    Flow,
+    FlowBlock,
+    FlowBuilder,
+    HandlerError,
+    Orchestrator,
+    Service,
+)
 
 SERVICE = "flaky"
 
@@ -51,7 +64,7 @@ def sometimes(body: Marker) -> dict[str, str]:
 @flaky.command("forever")
 async def forever(body: Started) -> None:
     """Runs until it is cancelled."""
-    Path(body.started).touch()
+    await asyncio.to_thread(Path(body.started).touch)
     await asyncio.Event().wait()
 
 
@@ -81,6 +94,21 @@ class ForeverFlow(Flow):
     steps_flow = FlowBuilder(FlowBlock(Forever))
 
 
-FLOWS = ("sometimes", "forever")
+def require_marker(message: Envelope[Any]) -> Envelope[Any]:
+    """Pre hook (runs in the orchestrator): raises while the body's marker does not exist."""
+    body = message.body if isinstance(message.body, dict) else {}
+    if not Path(str(body.get("marker"))).exists():
+        raise RuntimeError(f"marker {body.get('marker')} does not exist yet (pre hook)")
+    return message
 
-orchestrator = Orchestrator(flows=[SometimesFlow, ForeverFlow], services=[flaky])
+
+class HookedFlow(Flow):
+    """``sometimes`` behind a pre hook that fails the run while the marker is missing."""
+
+    name_flow = "hooked"
+    steps_flow = FlowBuilder(FlowBlock(Sometimes, pre_handler_function=require_marker))
+
+
+FLOWS = ("sometimes", "forever", "hooked")
+
+orchestrator = Orchestrator(flows=[SometimesFlow, ForeverFlow, HookedFlow], services=[flaky])

@@ -25,6 +25,7 @@ from orch_serv.transport.base import Topology
 from services_examples import DATA_DIR
 from services_examples.transformer import column_stats, normalise_table, snake_case
 from services_examples.validator import read_csv
+from tests.conftest import AMQP_URL, REDIS_URL
 
 WAIT = 30.0
 SERVICES = ("validator", "transformer", "publisher")
@@ -60,7 +61,7 @@ async def _remove_namespace(settings: Settings) -> None:
 async def running() -> AsyncIterator[Running]:
     """The example orchestrator with its services, on a namespace of its own."""
     prefix = f"t_{uuid.uuid4().hex[:8]}"
-    settings = Settings(namespace=prefix, key_prefix=prefix)
+    settings = Settings(namespace=prefix, key_prefix=prefix, amqp_url=AMQP_URL, redis_url=REDIS_URL)
     try:
         async with orchestrator.run(settings, with_services=True) as app:
             yield app

@@ -32,6 +32,7 @@ import redis
 from orch_serv import Settings
 from orch_serv.transport.base import Topology
 from services_examples import DATA_DIR
+from tests.conftest import AMQP_URL, REDIS_URL
 
 pytestmark = pytest.mark.integration
 
@@ -107,9 +108,13 @@ class Cli:
     def __init__(self, prefix: str, tmp_path: Path) -> None:
         self.prefix = prefix
         self.tmp_path = tmp_path
-        self.settings = Settings(namespace=prefix, key_prefix=prefix)
+        self.settings = Settings(
+            namespace=prefix, key_prefix=prefix, amqp_url=AMQP_URL, redis_url=REDIS_URL
+        )
         env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
         env.update(
+            ORCH_SERV_AMQP_URL=AMQP_URL,
+            ORCH_SERV_REDIS_URL=REDIS_URL,
             ORCH_SERV_NAMESPACE=prefix,
             ORCH_SERV_KEY_PREFIX=prefix,
             ORCH_SERV_SHUTDOWN_GRACE_SECONDS="5",

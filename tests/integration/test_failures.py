@@ -27,10 +27,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def running(
-    backends: tuple[RabbitTransport, RedisRunStore], settings: Settings
+    any_backends: tuple[RabbitTransport, RedisRunStore], settings: Settings
 ) -> AsyncIterator[Running]:
     Probe.reset()
-    transport, store = backends
+    transport, store = any_backends
     fast = settings.model_copy(update={"timer_poll_seconds": 0.2, "shutdown_grace_seconds": 1})
     async with orchestrator.attach(transport, store, fast, with_services=True) as running:
         yield running

@@ -18,8 +18,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults() -> None:
     settings = Settings()
-    assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
-    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.amqp_url is None and settings.redis_url is None
+    assert settings.urls() == ("amqp://guest:guest@127.0.0.1:5672/", "redis://127.0.0.1:6379/0")
+    assert settings.urls(embedded_default=True) == ("memory://", "memory://")
+    assert not settings.configured
     assert settings.namespace == "orch_serv"
     assert settings.key_prefix == "orch_serv"
     assert settings.service_prefetch == 32

@@ -1,4 +1,5 @@
-"""The Redis store against a real Redis: creation, the Lua transition, history, indexes."""
+"""The run store contract (embedded fakeredis and real Redis): creation, the Lua transition,
+history, indexes, timers."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from orch_serv.flow.spec import FlowSpec, StepSpec
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import Event, NewRun, Outcome, Position, Transition
 from orch_serv.store.redis import RedisRunStore
-from tests.conftest import REDIS_URL, cleanup, unique_name
-
-pytestmark = pytest.mark.integration
 
 SPEC = FlowSpec(
     name="f",
@@ -22,15 +20,6 @@ SPEC = FlowSpec(
         StepSpec(index=1, name="b", block="b", service="s", command="b"),
     ),
 ).with_version()
-
-
-@pytest.fixture
-async def store():
-    prefix = unique_name("ts")
-    store = await RedisRunStore.connect(REDIS_URL, prefix=prefix, retention_seconds=60)
-    yield store
-    await store.close()
-    await cleanup(prefix, prefix)
 
 
 async def _new(store: RedisRunStore, run_id: str, key: str | None = None, body=None):
