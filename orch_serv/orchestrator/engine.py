@@ -257,6 +257,7 @@ class Engine:
                 message.message_id,
                 events=[started],
                 error=_hook_error(exc, first.spec),
+                fields={"step_input": message.body, "hook_pending": True},
             )
         if command is None:
             return await self._finish(
@@ -302,17 +303,45 @@ class Engine:
             now=now,
             traceparent=message.traceparent,
         )
+        expect = Position(state, step.index, message.attempt, Phase.QUEUED)
+        command: Envelope[Any] | None = plan.command
+        fields: dict[str, Any] = {}
+        if record.hook_pending and lane is Lane.RUN:
+            try:
+                command = await call_hook(definition.steps[step.index].pre, plan.command)
+            except Exception as exc:
+                return await self._finish(
+                    record.run_id,
+                    expect,
+                    RunState.FAILED,
+                    now,
+                    message.message_id,
+                    events=[],
+                    error=_hook_error(exc, step),
+                )
+            if command is None:
+                return await self._finish(
+                    record.run_id,
+                    expect,
+                    RunState.SUCCEEDED,
+                    now,
+                    message.message_id,
+                    events=[_stopped(step, now)],
+                    result=body,
+                )
+            fields = {"hook_pending": None, "step_input": command.body}
         change = Transition(
             run_id=record.run_id,
-            expect=Position(state, step.index, message.attempt, Phase.QUEUED),
+            expect=expect,
             new=Position(state, step.index, message.attempt, Phase.DISPATCHED),
             cause=message.message_id,
             now=now,
             step_name=step.name,
+            fields=fields,
             events=[plan.event],
             timers_add=plan.timers,
         )
-        return await self._commit(change, plan.command, republish=redelivered)
+        return await self._commit(change, command, republish=redelivered)
 
     # -- replies -----------------------------------------------------------------------------
     async def _on_reply(self, reply: Envelope[Any], redelivered: bool) -> Disposition:
@@ -394,9 +423,12 @@ class Engine:
                 )
                 command = await call_hook(hooked, plan.command)
         except Exception as exc:
-            culprit = step if hooked is compiled.post or following is None else following
+            in_pre = following is not None and hooked is not compiled.post
+            culprit = following if in_pre and following is not None else step
             error = _hook_error(exc, culprit)
             decision = GiveUp(RunState.FAILED, definition.spec.compensation_before(step.index + 1))
+            if in_pre:  # the run stops before the next step: a retry starts with its pre hook
+                fields = {**fields, "step_input": forwarded.body, "hook_pending": True}
             return await self._give_up(
                 definition,
                 reply.run_id,
@@ -410,6 +442,7 @@ class Engine:
                 fields=fields,
                 ignored=ignored,
                 republish=redelivered,
+                at_step=culprit if in_pre else None,
             )
         if command is None or plan is None:
             events = [completed]
@@ -575,6 +608,7 @@ class Engine:
         fields: dict[str, Any] | None = None,
         ignored: Event | None = None,
         republish: bool = True,
+        at_step: StepSpec | None = None,
     ) -> Disposition:
         comp = decision.compensate
         if comp is None:
@@ -588,6 +622,7 @@ class Engine:
                 error=error,
                 fields=fields,
                 ignored=ignored,
+                at_step=at_step,
             )
         record = await self.store.get_run(run_id)
         outputs = dict(record.outputs) if record else {}
@@ -635,6 +670,7 @@ class Engine:
         result: Any = None,
         fields: dict[str, Any] | None = None,
         ignored: Event | None = None,
+        at_step: StepSpec | None = None,
     ) -> Disposition:
         data = dict(fields or {})
         if error is not None:
@@ -644,9 +680,12 @@ class Engine:
         change = Transition(
             run_id=run_id,
             expect=expect,
-            new=Position(state, None, None),
+            new=Position(
+                state, None if at_step is None else at_step.index, None if at_step is None else 0
+            ),
             cause=cause,
             now=now,
+            step_name=None if at_step is None else at_step.name,
             fields=data,
             events=[*events, run_event(FINISH_EVENT[state], now, error=error)],
             ignored=ignored,

@@ -51,7 +51,7 @@ def timeout_error(kind: TimerKind, seconds: float | None) -> ErrorInfo:
         TimerKind.HEARTBEAT: ("HeartbeatTimeout", "the handler stopped sending heartbeats"),
         TimerKind.EXECUTION: ("ExecutionTimeout", "the handler did not reply in time"),
         TimerKind.TOTAL: ("StepTotalTimeout", "the step ran out of time across its attempts"),
-        TimerKind.DEADLINE: ("RunDeadlineExceeded", "the run's deadline passed"),
+        TimerKind.DEADLINE: ("RunDeadlineExceeded", "run deadline exceeded"),
     }[kind]
     limit = f" within {seconds:g} s" if seconds else ""
     return ErrorInfo(

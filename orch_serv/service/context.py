@@ -86,8 +86,11 @@ class HandlerContext:
             self._task.cancel()
 
     def attach(self, task: asyncio.Future[Any]) -> None:
-        """The task running an async handler (worker use)."""
+        """The task running an async handler (worker use); cancelled at once if a cancel
+        notice arrived before it started."""
         self._task = task
+        if self.cancelled:
+            task.cancel()
 
     async def heartbeat(self, progress: Any = None) -> None:
         """Tell the orchestrator the handler is alive (resets the heartbeat clock); the

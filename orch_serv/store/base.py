@@ -116,6 +116,8 @@ class RunRecord:
     #: True when the run is reported TIMED_OUT because its deadline passed, before the
     #: deadline's timer has recorded it.
     expired: bool = False
+    #: The current step's pre hook has not run on ``step_input`` yet (it failed before).
+    hook_pending: bool = False
     #: Outputs of completed steps that declare a compensation, by step index.
     outputs: dict[int, Any] = field(default_factory=dict)
 

@@ -503,6 +503,7 @@ def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) ->
         error=ErrorInfo.model_validate(error) if error else None,
         statuses=frozenset(statuses),
         expired=expired,
+        hook_pending=_loads(row.get("hook_pending")) is True,
         outputs={
             int(name[4:]): _loads(value) for name, value in row.items() if name.startswith("out:")
         },

@@ -401,11 +401,16 @@ _DEAD_SCAN = 100_000
 
 def _dead(message: AbstractIncomingMessage) -> DeadLetter:
     headers = dict(message.headers or {})
+    # Dead-lettered by the broker itself (rejected, expired...): the origin is in x-death.
+    deaths = headers.get("x-death")
+    first = deaths[0] if isinstance(deaths, list) and deaths else None
+    death: Mapping[str, Any] = first if isinstance(first, dict) else {}
+    keys = death.get("routing-keys") or [message.routing_key or ""]
     return DeadLetter(
         message_id=str(headers.get(HEADER_DEAD_ID) or message.message_id or ""),
-        reason=str(headers.get(HEADER_REASON, "")),
-        origin_queue=str(headers.get(HEADER_ORIGIN_QUEUE, "")),
-        routing_key=str(headers.get(HEADER_ORIGIN_ROUTING_KEY, message.routing_key or "")),
+        reason=str(headers.get(HEADER_REASON) or death.get("reason") or ""),
+        origin_queue=str(headers.get(HEADER_ORIGIN_QUEUE) or death.get("queue") or ""),
+        routing_key=str(headers.get(HEADER_ORIGIN_ROUTING_KEY) or keys[0]),
         kind=message.type,
         body=message.body,
         headers=headers,

@@ -29,6 +29,7 @@ import redis
 from orch_serv import Settings
 from orch_serv.transport.base import Topology
 from tests.apps.failing import FLOWS, SERVICE
+from tests.conftest import AMQP_URL, REDIS_URL
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +41,6 @@ STOP_SECONDS = 15.0  # deadline of its exit after SIGTERM
 CALL_SECONDS = 60.0  # deadline of one foreground command
 POLL_SECONDS = 20.0  # deadline of a condition polled after a command
 RUN_SECONDS = "30"  # --timeout of `start --wait` / `retry --wait`
-# Given explicitly: `dev` must use the real servers, which every other command then reads.
-AMQP_URL = os.environ.get("ORCH_SERV_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/"
-REDIS_URL = os.environ.get("ORCH_SERV_REDIS_URL") or "redis://127.0.0.1:6379/0"
 T = TypeVar("T")
 
 
@@ -113,6 +111,8 @@ class Cli:
         )
         self.topology = Topology(prefix)
         env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+        # The URLs are given explicitly: unset, `dev` would run on its embedded backends,
+        # which the other commands cannot see.
         env.update(
             ORCH_SERV_AMQP_URL=AMQP_URL,
             ORCH_SERV_REDIS_URL=REDIS_URL,
@@ -523,15 +523,6 @@ def test_dlq_show_of_an_unknown_id_exits_1(cli: Cli) -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "orch_serv bug: a run failed by the pre hook of step 0 never stored step_input "
-        "(Engine._on_start finishes it before dispatching), and Engine._on_resume neither "
-        "reruns the pre hook nor falls back to the run's input, so `orch-serv retry` sends the "
-        "command a null body: the retried attempt fails with ValidationError"
-    ),
-)
 def test_retry_after_a_pre_hook_failure_sends_the_runs_input(
     cli: Cli, dev: Background, tmp_path: Path
 ) -> None:

@@ -98,7 +98,7 @@ def test_example_decodes(example: Block) -> None:
 @pytest.mark.parametrize("example", _examples(), ids=lambda b: b.label)
 def test_example_follows_the_message_id_conventions(example: Block) -> None:
     message = decode(example.text.encode())
-    command_id = command_message_id(message.run_id, message.step, message.attempt)
+    command_id = command_message_id(message.run_id, message.step, message.attempt, message.lane)
     if message.kind is MessageKind.START:
         assert message.message_id == f"{message.run_id}:start"
     elif message.kind is MessageKind.COMMAND:
@@ -107,6 +107,16 @@ def test_example_follows_the_message_id_conventions(example: Block) -> None:
     elif message.kind is MessageKind.REPLY:
         assert message.message_id == f"{command_id}:reply"
         assert (message.error is None) or (message.body is None)
+    elif message.kind is MessageKind.RESUME:
+        lane = message.lane.value
+        assert message.message_id == (
+            f"{message.run_id}:resume:{lane}:{message.step}:{message.attempt}"
+        )
+    elif message.kind is MessageKind.HEARTBEAT:
+        assert re.fullmatch(re.escape(f"{command_id}:beat:") + r"[1-9][0-9]*", message.message_id)
+    elif message.kind is MessageKind.CANCEL:
+        assert isinstance(message.body, dict)
+        assert message.message_id == f"{message.body['message_id'] or message.run_id}:cancel"
     else:
         assert re.fullmatch(re.escape(f"{command_id}:status:") + r"[1-9][0-9]*", message.message_id)
         assert message.status is not None

@@ -1,0 +1,64 @@
+"""What every benchmarked system reports, and how it is summarised."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+STEPS_PER_FLOW = 3
+
+
+@dataclass
+class Result:
+    """One measured run of one system at one level of concurrency."""
+
+    system: str
+    inflight: int
+    flows: int
+    seconds: float
+    step_latencies_ms: list[float] = field(default_factory=list)
+    flow_latencies_ms: list[float] = field(default_factory=list)
+    #: CPU seconds (user + system) per process role, over the measured interval.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return self.flows * STEPS_PER_FLOW
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summarize(result: Result) -> dict[str, Any]:
+    """The figures the report shows."""
+    return {
+        "system": result.system,
+        "inflight": result.inflight,
+        "flows": result.flows,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 3),
+        "steps_per_s": round(result.steps / result.seconds, 1),
+        "flows_per_s": round(result.flows / result.seconds, 1),
+        "step_latency_ms_p50": round(percentile(result.step_latencies_ms, 50), 3),
+        "step_latency_ms_p99": round(percentile(result.step_latencies_ms, 99), 3),
+        "flow_latency_ms_p50": round(percentile(result.flow_latencies_ms, 50), 3),
+        "flow_latency_ms_p99": round(percentile(result.flow_latencies_ms, 99), 3),
+        "cpu_seconds": {k: round(v, 3) for k, v in result.cpu_seconds.items()},
+        "cpu_percent": {
+            k: round(100 * v / result.seconds, 1) for k, v in result.cpu_seconds.items()
+        },
+    }
+
+
+def median_of(rows: list[dict[str, Any]], key: str) -> float:
+    """Median of one figure over repetitions."""
+    return float(statistics.median(r[key] for r in rows))

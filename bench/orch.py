@@ -1,0 +1,219 @@
+"""orch_serv under the benchmark: one orchestrator process and one service process (real
+RabbitMQ and Redis, persistent messages, publisher confirms); this process drives the runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import psutil
+
+from bench.common import AMQP_URL, REDIS_URL, Result
+from orch_serv.backends import open_backends
+from orch_serv.constants import EventKind, RunState
+from orch_serv.orchestrator.client import Client
+from orch_serv.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).parent / "orch-serv")
+APP = "bench.orch_app:orchestrator"
+
+
+class Completions:
+    """One subscription to the 'finished' channel, resolving a future per run."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        store = self.client.store
+        self._pubsub = store.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[attr-defined]
+        await self._pubsub.subscribe(store.keys.finished_channel)  # type: ignore[attr-defined]
+        self._task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        async for message in self._pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            future = self.waiting.pop(str(message["data"]), None)
+            if future is not None and not future.done():
+                future.set_result(time.perf_counter())
+
+    def expect(self, run_id: str) -> asyncio.Future[float]:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[run_id] = future
+        return future
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._pubsub.aclose()
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ORCH_SERV_AMQP_URL": AMQP_URL,
+        "ORCH_SERV_REDIS_URL": REDIS_URL,
+        "ORCH_SERV_NAMESPACE": settings.namespace,
+        "ORCH_SERV_KEY_PREFIX": settings.key_prefix,
+        "ORCH_SERV_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+async def _consumers(queue: str) -> int:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.consumer_count or 0)
+
+
+async def _ready(client: Client, settings: Settings, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if await client.store.get_spec("flow", "three") is not None:
+            try:
+                if await _consumers(f"{settings.namespace}.svc.bench") > 0:
+                    return
+            except aio_pika.exceptions.AMQPException:
+                pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError("orch_serv processes did not come up")
+
+
+async def _drive(client: Client, flows: int, inflight: int) -> tuple[list[str], list[float]]:
+    completions = Completions(client)
+    await completions.start()
+    slots = asyncio.Semaphore(inflight)
+    latencies: list[float] = []
+    run_ids: list[str] = []
+
+    async def one(i: int) -> None:
+        async with slots:
+            started = time.perf_counter()
+            run_id = await client.start("three", {"n": i}, key=None)
+            future = completions.expect(run_id)
+            record = await client.store.get_run(run_id)
+            if record is None or not record.done:
+                finished = await asyncio.wait_for(future, 120)
+            else:
+                finished = time.perf_counter()
+            latencies.append((finished - started) * 1000)
+            run_ids.append(run_id)
+
+    await asyncio.gather(*(one(i) for i in range(flows)))
+    await completions.stop()
+    return run_ids, latencies
+
+
+async def _step_latencies(client: Client, run_ids: list[str]) -> list[float]:
+    latencies: list[float] = []
+    for run_id in run_ids[:2000]:
+        dispatched: dict[int, float] = {}
+        for event in await client.store.get_events(run_id):
+            if event.kind is EventKind.STEP_DISPATCHED and event.step is not None:
+                dispatched[event.step] = event.time
+            elif event.kind is EventKind.STEP_COMPLETED and event.step in dispatched:
+                latencies.append((event.time - dispatched[event.step]) * 1000)
+    return latencies
+
+
+async def measure(flows: int, inflight: int, namespace: str) -> Result:
+    settings = Settings(
+        namespace=namespace, key_prefix=namespace, amqp_url=AMQP_URL, redis_url=REDIS_URL
+    )
+    env = _env(settings)
+    profiled = os.environ.get("BENCH_PROFILE", "")  # orchestrator | service: pyinstrument
+
+    def command(role: str) -> list[str]:
+        if role == profiled:
+            out = ROOT / "bench" / "results" / f"profile-{role}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            spy = str(Path(sys.executable).parent / "py-spy")
+            return [
+                spy,
+                "record",
+                "-f",
+                "raw",
+                "-o",
+                str(out),
+                "-r",
+                "200",
+                "--",
+                sys.executable,
+                "-m",
+                "orch_serv",
+                role,
+                APP,
+            ]
+        return [CLI, role, APP]
+
+    procs = {
+        role: subprocess.Popen(command(role), cwd=ROOT, env=env)  # noqa: ASYNC220
+        for role in ("orchestrator", "service")
+    }
+    try:
+        async with open_backends(settings) as (transport, store):
+            client = Client(transport, store)
+            await _ready(client, settings, time.monotonic() + 60)
+            await _drive(client, min(inflight, 20), inflight)  # warm-up
+            ps = {role: psutil.Process(p.pid) for role, p in procs.items()}
+            ps["driver"] = psutil.Process()
+            before = {r: sum(p.cpu_times()[:2]) for r, p in ps.items()}
+            started = time.perf_counter()
+            run_ids, flow_latencies = await _drive(client, flows, inflight)
+            seconds = time.perf_counter() - started
+            cpu = {r: sum(p.cpu_times()[:2]) - before[r] for r, p in ps.items()}
+            for run_id in run_ids[:50]:
+                record = await store.get_run(run_id)
+                assert record is not None and record.state is RunState.SUCCEEDED, record
+            step_latencies = await _step_latencies(client, run_ids)
+            await _cleanup(store, settings)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(timeout=30)
+    return Result("orch_serv", inflight, flows, seconds, step_latencies, flow_latencies, cpu)
+
+
+async def _cleanup(store: Any, settings: Settings) -> None:
+    redis = store.redis
+    keys = [k async for k in redis.scan_iter(match=f"{settings.key_prefix}:*", count=10_000)]
+    for i in range(0, len(keys), 1000):
+        await redis.delete(*keys[i : i + 1000])
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in ("orchestrator", "dead", "svc.bench"):
+            await channel.queue_delete(f"{settings.namespace}.{queue}")
+        for exchange in ("", ".dlx", ".control"):
+            await channel.exchange_delete(f"{settings.namespace}{exchange}")
+
+
+def run(flows: int, inflight: int, *, namespace: str) -> Result:
+    """Measure ``flows`` 3-step runs with ``inflight`` of them in flight at a time."""
+    return asyncio.run(measure(flows, inflight, namespace))
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    from bench.common import summarize
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--flows", type=int, default=2000)
+    parser.add_argument("--inflight", type=int, default=500)
+    args = parser.parse_args()
+    result = run(args.flows, args.inflight, namespace=f"bench_orch_{os.getpid()}")
+    print(json.dumps(summarize(result), indent=2))
