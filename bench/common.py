@@ -62,3 +62,33 @@ def summarize(result: Result) -> dict[str, Any]:
 def median_of(rows: list[dict[str, Any]], key: str) -> float:
     """Median of one figure over repetitions."""
     return float(statistics.median(r[key] for r in rows))
+
+
+def server_processes() -> dict[str, Any]:
+    """psutil handles of the local RabbitMQ and Redis servers (to report their CPU too)."""
+    import psutil
+
+    found: dict[str, Any] = {}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        name = proc.info["name"] or ""
+        if name.startswith("beam") and "rabbitmq" not in found:
+            found["rabbitmq"] = proc
+        elif name.startswith("redis-server") and "redis" not in found:
+            found["redis"] = proc
+    return found
+
+
+def cpu_seconds(processes: dict[str, Any]) -> dict[str, float]:
+    """User + system CPU seconds of each process so far (with its children)."""
+    totals: dict[str, float] = {}
+    for role, proc in processes.items():
+        try:
+            times = proc.cpu_times()
+            total = times.user + times.system
+            for child in proc.children(recursive=True) if role != "driver" else ():
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+        except Exception:
+            total = 0.0
+        totals[role] = total
+    return totals

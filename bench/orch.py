@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 import psutil
 
-from bench.common import AMQP_URL, REDIS_URL, Result
+from bench.common import AMQP_URL, REDIS_URL, Result, cpu_seconds, server_processes
 from orch_serv.backends import open_backends
 from orch_serv.constants import EventKind, RunState
 from orch_serv.orchestrator.client import Client
@@ -168,11 +168,13 @@ async def measure(flows: int, inflight: int, namespace: str) -> Result:
             await _drive(client, min(inflight, 20), inflight)  # warm-up
             ps = {role: psutil.Process(p.pid) for role, p in procs.items()}
             ps["driver"] = psutil.Process()
-            before = {r: sum(p.cpu_times()[:2]) for r, p in ps.items()}
+            ps.update(server_processes())
+            before = cpu_seconds(ps)
             started = time.perf_counter()
             run_ids, flow_latencies = await _drive(client, flows, inflight)
             seconds = time.perf_counter() - started
-            cpu = {r: sum(p.cpu_times()[:2]) - before[r] for r, p in ps.items()}
+            after = cpu_seconds(ps)
+            cpu = {r: after[r] - before[r] for r in ps}
             for run_id in run_ids[:50]:
                 record = await store.get_run(run_id)
                 assert record is not None and record.state is RunState.SUCCEEDED, record

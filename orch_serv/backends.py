@@ -43,6 +43,7 @@ async def open_transport(settings: Settings, *, embedded_default: bool = False) 
         namespace=settings.namespace,
         quorum_queues=settings.quorum_queues,
         timeout=settings.connect_timeout_seconds,
+        batch_max=settings.publish_batch_max,
     )
 
 

@@ -66,11 +66,21 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(main())
     except RunNotFound as exc:
         raise _fail(exc.message) from None
     except OrchServError as exc:
         raise _fail(exc.message or str(exc)) from None
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (it is, on Linux and macOS)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    return uvloop.new_event_loop
 
 
 @app.callback()

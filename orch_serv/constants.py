@@ -15,6 +15,10 @@ HEADER_REASON = "x-orch-serv-reason"
 HEADER_ORIGIN_QUEUE = "x-orch-serv-origin-queue"
 HEADER_ORIGIN_ROUTING_KEY = "x-orch-serv-origin-routing-key"
 HEADER_DEAD_ID = "x-orch-serv-dead-id"
+#: On a batch message: how many envelopes its JSON array holds.
+HEADER_BATCH = "x-orch-serv-batch"
+#: On a single envelope re-published out of a batch: it was delivered before.
+HEADER_REDELIVERED = "x-orch-serv-redelivered"
 
 
 class MessageKind(StrEnum):

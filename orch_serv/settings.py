@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     handler_threads: int = Field(
         8, ge=1, description="Thread pool size for synchronous command handlers."
     )
+    publish_batch_max: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="Most envelopes sent together in one AMQP message under load (1 = never).",
+    )
     quorum_queues: bool = Field(False, description="Declare quorum queues (clustered RabbitMQ).")
     retention_seconds: int = Field(
         7 * 24 * 3600, ge=1, description="How long a finished run is kept before it expires."

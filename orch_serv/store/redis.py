@@ -31,6 +31,7 @@ from orch_serv.store.base import (
 )
 from orch_serv.store.embedded import embedded_client
 from orch_serv.store.keys import Keys
+from orch_serv.store.pipeliner import ScriptPipeliner
 from orch_serv.store.timers import TimerId, due_ms
 
 
@@ -63,6 +64,7 @@ class RedisRunStore:
         self._heartbeat = client.register_script(_lua("heartbeat.lua"))
         self._claim = client.register_script(_lua("claim_timers.lua"))
         self._release = client.register_script(_lua("release_timer.lua"))
+        self._pipeliner = ScriptPipeliner(client)
         self._closed = False
 
     @classmethod
@@ -110,6 +112,9 @@ class RedisRunStore:
     def redis(self) -> aioredis.Redis:
         """The underlying client (for tests and housekeeping tools)."""
         return self._redis
+
+    def _pipelined(self, script: Any, *, keys: list[Any], args: list[Any]) -> Any:
+        return self._pipeliner.call(script, keys, args)
 
     async def _call(self, what: str, op: Any) -> Any:
         """Await a redis-py call, translating its errors into :class:`StoreError`."""
@@ -179,7 +184,8 @@ class RedisRunStore:
         rid = new.run_id
         created, run_id, state = await self._call(
             "create_run",
-            self._create(
+            self._pipelined(
+                self._create,
                 keys=[
                     self.keys.run(rid),
                     self.keys.events(rid),
@@ -225,7 +231,8 @@ class RedisRunStore:
         rid = change.run_id
         reply = await self._call(
             "transition",
-            self._transition(
+            self._pipelined(
+                self._transition,
                 keys=[
                     self.keys.run(rid),
                     self.keys.events(rid),
@@ -281,7 +288,8 @@ class RedisRunStore:
         return str(
             await self._call(
                 "heartbeat",
-                self._heartbeat(
+                self._pipelined(
+                    self._heartbeat,
                     keys=[
                         self.keys.run(rid),
                         self.keys.events(rid),
@@ -335,7 +343,8 @@ class RedisRunStore:
         """Append an event and a status; None if the run does not exist."""
         state = await self._call(
             "record_event",
-            self._record(
+            self._pipelined(
+                self._record,
                 keys=[self.keys.run(run_id), self.keys.events(run_id), self.keys.statuses(run_id)],
                 args=[_dumps(event.to_json_dict()), status or "", repr(event.time)],
             ),

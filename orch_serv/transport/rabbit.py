@@ -22,15 +22,18 @@ from yarl import URL
 
 from orch_serv.constants import (
     CONTENT_TYPE,
+    HEADER_BATCH,
     HEADER_DEAD_ID,
     HEADER_KIND,
     HEADER_ORIGIN_QUEUE,
     HEADER_ORIGIN_ROUTING_KEY,
     HEADER_PROTOCOL,
     HEADER_REASON,
+    HEADER_REDELIVERED,
 )
 from orch_serv.exceptions import PublishError, TransportError
 from orch_serv.transport.base import DeadLetter, DeliveryHandler, Topology
+from orch_serv.transport.batching import BatchState, ElementDelivery, PublishBatcher, split_batch
 
 _AMQP_ERRORS = (
     aiormq.exceptions.AMQPError,
@@ -134,6 +137,7 @@ class RabbitTransport:
         topology: Topology,
         *,
         quorum: bool,
+        batch_max: int = 64,
     ) -> None:
         self._connection = connection
         self._channel = channel
@@ -144,6 +148,7 @@ class RabbitTransport:
         self._declared: dict[str, dict[str, Any]] = {}
         self._consumer_channels: list[AbstractChannel] = []
         self._closed = False
+        self._batcher = PublishBatcher(self._publish_main, max_batch=batch_max)
 
     @classmethod
     async def connect(
@@ -153,6 +158,7 @@ class RabbitTransport:
         namespace: str = "orch_serv",
         quorum_queues: bool = False,
         timeout: float = 10.0,
+        batch_max: int = 64,
     ) -> Self:
         """Connect (failing fast if RabbitMQ does not answer) and declare the topology."""
         topology = Topology(namespace)
@@ -178,7 +184,9 @@ class RabbitTransport:
         except _AMQP_ERRORS as exc:
             await connection.close()
             raise TransportError(f"cannot declare the topology: {exc}") from exc
-        return cls(connection, channel, exchange, dlx, topology, quorum=quorum_queues)
+        return cls(
+            connection, channel, exchange, dlx, topology, quorum=quorum_queues, batch_max=batch_max
+        )
 
     async def close(self) -> None:
         """Close the connection (and its channels); idempotent."""
@@ -231,7 +239,18 @@ class RabbitTransport:
         headers: Mapping[str, Any] | None = None,
         kind: str | None = None,
     ) -> None:
-        """Persistent publish to the main exchange, awaiting the broker's confirm."""
+        """Persistent publish to the main exchange, returning once the broker confirmed it.
+        Concurrent publishes to one routing key share one batch message (see batching)."""
+        await self._batcher.publish(routing_key, body, message_id, headers, kind)
+
+    async def _publish_main(
+        self,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        headers: Mapping[str, Any] | None,
+        kind: str | None,
+    ) -> None:
         await self._publish(self._exchange, routing_key, body, message_id, headers, kind)
 
     async def _publish(
@@ -274,7 +293,22 @@ class RabbitTransport:
             )
 
             async def on_message(message: AbstractIncomingMessage) -> None:
-                await handler(RabbitDelivery(message))
+                delivery = RabbitDelivery(message)
+                parts = split_batch(message.body) if HEADER_BATCH in delivery.headers else None
+                if not parts:
+                    await handler(delivery)
+                    return
+                routing_key = delivery.routing_key
+                headers = {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
+
+                async def give_back(body: bytes, message_id: str | None) -> None:
+                    again = {**headers, HEADER_REDELIVERED: 1}
+                    await self._publish_main(routing_key, body, message_id or "", again, None)
+
+                state = BatchState(len(parts), delivery.ack, give_back)
+                await asyncio.gather(
+                    *(handler(ElementDelivery(delivery, state, p, i)) for i, p in enumerate(parts))
+                )
 
             tag = await declared.consume(on_message, no_ack=False)
         except _AMQP_ERRORS as exc:

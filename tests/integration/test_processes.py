@@ -45,8 +45,14 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, role: str, *, delay: float = 0.0, app: str = APP) -> subprocess.Popen[bytes]:
-        env = {**self.env, "ORCH_SERV_TEST_DELAY": str(delay)}
+    def start(
+        self, role: str, *, delay: float = 0.0, app: str = APP, prefetch: int = 32
+    ) -> subprocess.Popen[bytes]:
+        env = {
+            **self.env,
+            "ORCH_SERV_TEST_DELAY": str(delay),
+            "ORCH_SERV_SERVICE_PREFETCH": str(prefetch),
+        }
         log = open(self.log_dir / f"{role}-{len(self.started)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen([CLI, role, app], cwd=ROOT, env=env, stdout=log, stderr=log)
         self.started.append(proc)
@@ -103,10 +109,11 @@ async def _check_all_succeeded(client: Client, run_ids: list[str]) -> None:
 async def test_sigkill_of_the_orchestrator_mid_batch_loses_no_run(
     processes: Processes, client: Client
 ) -> None:
-    processes.start("service", delay=0.002)
+    # slow enough, even with batches of envelopes, that the kill lands mid-batch
+    processes.start("service", delay=0.05, prefetch=2)
     orchestrator = processes.start("orchestrator")
     await _registered(client)
-    run_ids = [await client.start("pipeline", {"n": i}) for i in range(150)]
+    run_ids = [await client.start("pipeline", {"n": i}) for i in range(300)]
 
     async def some_done() -> bool:
         return await _finished_count(client, run_ids) >= 10
@@ -122,10 +129,10 @@ async def test_sigkill_of_the_orchestrator_mid_batch_loses_no_run(
 async def test_sigkill_of_a_service_mid_batch_loses_no_run(
     processes: Processes, client: Client
 ) -> None:
-    service = processes.start("service", delay=0.02)
+    service = processes.start("service", delay=0.05, prefetch=2)
     processes.start("orchestrator")
     await _registered(client)
-    run_ids = [await client.start("pipeline", {"n": i}) for i in range(100)]
+    run_ids = [await client.start("pipeline", {"n": i}) for i in range(300)]
 
     async def some_done() -> bool:
         return await _finished_count(client, run_ids) >= 5

@@ -1,0 +1,80 @@
+"""Automatic pipelining of Lua script calls: every call made in the same turn of the event
+loop goes to Redis in one pipeline (one write, one round trip), however many runs are being
+advanced at once. Each call still is its own atomic script; only the transport is shared."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
+
+
+class ScriptPipeliner:
+    """Batches ``EVALSHA`` calls per event-loop turn."""
+
+    def __init__(self, client: aioredis.Redis, *, max_batch: int = 512) -> None:
+        self._client = client
+        self._max_batch = max_batch
+        self._pending: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
+        self._pending = []
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """Run ``script`` (atomically, as always), sharing the round trip with its neighbours."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((script, keys, args, future))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._schedule)
+        elif len(self._pending) >= self._max_batch:
+            self._schedule()
+        return await future
+
+    def _schedule(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        task = asyncio.create_task(self._flush(batch))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(
+        self, batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
+    ) -> None:
+        if len(batch) == 1:
+            script, keys, args, future = batch[0]
+            await self._single(script, keys, args, future)
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for script, keys, args, _ in batch:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (script, keys, args, future), result in zip(batch, results, strict=True):
+            if isinstance(result, NoScriptError):
+                await self._single(script, keys, args, future)  # loads the script again
+            elif isinstance(result, Exception):
+                future.set_exception(result)
+            elif not future.done():
+                future.set_result(result)
+
+    @staticmethod
+    async def _single(
+        script: AsyncScript, keys: Sequence[Any], args: Sequence[Any], future: asyncio.Future[Any]
+    ) -> None:
+        try:
+            result = await script(keys=list(keys), args=list(args))
+        except (RedisError, OSError) as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(result)
