@@ -48,7 +48,7 @@ from celery import Celery, chain
 from celery.result import AsyncResult
 
 from bench.celery_app import StepValue, exchanges, make_app, queue_name, task_name
-from bench.common import REDIS_URL, STEPS_PER_FLOW, Result, summarize
+from bench.common import REDIS_URL, STEPS_PER_FLOW, Result, cpu_seconds, server_processes, summarize
 
 #: How long the worker may take to answer a ping.
 WORKER_START_TIMEOUT = 60.0
@@ -239,12 +239,15 @@ def run(flows: int, inflight: int, *, namespace: str, timeout: float = 300.0) ->
         _wait_until_ready(app, namespace, worker)
         tree = _tree(psutil.Process(worker.pid))
         me = psutil.Process()
+        servers = server_processes()
+        servers_before = cpu_seconds(servers)
         driver_before = _tree_cpu([me])
         worker_before = _tree_cpu(tree)
         seconds, step_latencies, flow_latencies = _measure(
             app, namespace, flows, inflight, timeout, task_ids
         )
         driver_after = _tree_cpu([me])
+        servers_after = cpu_seconds(servers)
         worker_after = _tree_cpu(_tree(psutil.Process(worker.pid)))
         worker_cpu = sum(cpu - worker_before.get(pid, 0.0) for pid, cpu in worker_after.items())
         return Result(
@@ -257,6 +260,7 @@ def run(flows: int, inflight: int, *, namespace: str, timeout: float = 300.0) ->
             cpu_seconds={
                 "driver": driver_after[me.pid] - driver_before[me.pid],
                 "worker": worker_cpu,
+                **{k: servers_after[k] - servers_before[k] for k in servers},
             },
         )
     finally:

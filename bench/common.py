@@ -23,6 +23,8 @@ class Result:
     flow_latencies_ms: list[float] = field(default_factory=list)
     #: CPU seconds (user + system) per process role, over the measured interval.
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    #: Anything else a system measured (e.g. Redis memory per finished run).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -56,6 +58,7 @@ def summarize(result: Result) -> dict[str, Any]:
         "cpu_percent": {
             k: round(100 * v / result.seconds, 1) for k, v in result.cpu_seconds.items()
         },
+        **result.extra,
     }
 
 

@@ -127,7 +127,35 @@ async def _step_latencies(client: Client, run_ids: list[str]) -> list[float]:
     return latencies
 
 
-async def measure(flows: int, inflight: int, namespace: str) -> Result:
+async def _prefill(store: Any, run_ids: list[str], count: int) -> None:
+    """Copy a real finished run ``count`` times (DUMP/RESTORE of its keys, index entries
+    too), as if that many runs had finished and were retained."""
+    redis, keys = store.redis, store.keys
+    source = run_ids[0]
+    run_dump = await redis.dump(keys.run(source))
+    events_dump = await redis.dump(keys.events(source))
+    assert run_dump is not None and events_dump is not None
+    ttl_ms = store.retention_ms
+    now = time.time()
+    batch = 5_000
+    for start in range(0, count, batch):
+        pipe = redis.pipeline(transaction=False)
+        ids = [f"prefill{start + i:08d}" for i in range(min(batch, count - start))]
+        for rid in ids:
+            pipe.restore(keys.run(rid), ttl_ms, run_dump, replace=True)
+            pipe.restore(keys.events(rid), ttl_ms, events_dump, replace=True)
+        scores = {rid: now for rid in ids}
+        pipe.zadd(keys.state_index("SUCCEEDED"), scores)
+        pipe.zadd(keys.flow_index("three"), scores)
+        await pipe.execute()
+
+
+async def _used_memory(store: Any) -> int:
+    info = await store.redis.info("memory")
+    return int(info["used_memory"])
+
+
+async def measure(flows: int, inflight: int, namespace: str, *, prefill: int = 0) -> Result:
     settings = Settings(
         namespace=namespace, key_prefix=namespace, amqp_url=AMQP_URL, redis_url=REDIS_URL
     )
@@ -165,7 +193,10 @@ async def measure(flows: int, inflight: int, namespace: str) -> Result:
         async with open_backends(settings) as (transport, store):
             client = Client(transport, store)
             await _ready(client, settings, time.monotonic() + 60)
-            await _drive(client, min(inflight, 20), inflight)  # warm-up
+            warm, _ = await _drive(client, min(inflight, 20), inflight)  # warm-up
+            if prefill:
+                await _prefill(store, warm, prefill)
+            memory_before = await _used_memory(store)
             ps = {role: psutil.Process(p.pid) for role, p in procs.items()}
             ps["driver"] = psutil.Process()
             ps.update(server_processes())
@@ -175,6 +206,7 @@ async def measure(flows: int, inflight: int, namespace: str) -> Result:
             seconds = time.perf_counter() - started
             after = cpu_seconds(ps)
             cpu = {r: after[r] - before[r] for r in ps}
+            memory_per_run = (await _used_memory(store) - memory_before) / flows
             for run_id in run_ids[:50]:
                 record = await store.get_run(run_id)
                 assert record is not None and record.state is RunState.SUCCEEDED, record
@@ -185,7 +217,8 @@ async def measure(flows: int, inflight: int, namespace: str) -> Result:
             proc.terminate()
         for proc in procs.values():
             proc.wait(timeout=30)
-    return Result("orch_serv", inflight, flows, seconds, step_latencies, flow_latencies, cpu)
+    extra = {"retained_runs_before": prefill, "redis_bytes_per_finished_run": round(memory_per_run)}
+    return Result("orch_serv", inflight, flows, seconds, step_latencies, flow_latencies, cpu, extra)
 
 
 async def _cleanup(store: Any, settings: Settings) -> None:
@@ -202,9 +235,10 @@ async def _cleanup(store: Any, settings: Settings) -> None:
             await channel.exchange_delete(f"{settings.namespace}{exchange}")
 
 
-def run(flows: int, inflight: int, *, namespace: str) -> Result:
-    """Measure ``flows`` 3-step runs with ``inflight`` of them in flight at a time."""
-    return asyncio.run(measure(flows, inflight, namespace))
+def run(flows: int, inflight: int, *, namespace: str, prefill: int = 0) -> Result:
+    """Measure ``flows`` 3-step runs with ``inflight`` of them in flight at a time (after
+    ``prefill`` finished runs were put in Redis)."""
+    return asyncio.run(measure(flows, inflight, namespace, prefill=prefill))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,15 @@ import psutil
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from redis.asyncio import Redis
 
-from bench.common import AMQP_URL, REDIS_URL, STEPS_PER_FLOW, Result, summarize
+from bench.common import (
+    AMQP_URL,
+    REDIS_URL,
+    STEPS_PER_FLOW,
+    Result,
+    cpu_seconds,
+    server_processes,
+    summarize,
+)
 
 #: Messages a consumer may hold unacknowledged (worker and driver alike).
 PREFETCH = 500
@@ -250,7 +258,9 @@ async def _run(flows: int, inflight: int, namespace: str, timeout: float) -> Res
 
         me = psutil.Process()
         worker_process = psutil.Process(worker.pid)
+        servers = server_processes()
         cpu_before = {"driver": _cpu(me), "worker": _cpu(worker_process)}
+        cpu_before.update(cpu_seconds(servers))
         t0 = time.perf_counter()
         await asyncio.gather(*(start_flow() for _ in range(min(inflight, flows))))
         try:
@@ -261,6 +271,7 @@ async def _run(flows: int, inflight: int, namespace: str, timeout: float) -> Res
             ) from None
         seconds = time.perf_counter() - t0
         cpu_after = {"driver": _cpu(me), "worker": _cpu(worker_process)}
+        cpu_after.update(cpu_seconds(servers))
         if failure:
             raise RuntimeError("raw baseline: a reply failed") from failure[0]
 

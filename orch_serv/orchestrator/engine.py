@@ -397,7 +397,6 @@ class Engine:
             now,
             component=reply.service,
             duration_ms=reply.duration_ms,
-            message_id=reply.message_id,
         )
         fields: dict[str, Any] = {}
         if step.compensate:

@@ -141,14 +141,13 @@ class Planner:
             )
         if limits.total and attempt == 1:
             timers.append((self.timer(run_id, TimerKind.TOTAL, lane, step, 0), now + limits.total))
+        # Stored lean: the command id ({run_id}:{step}:{attempt}), the step's name and its
+        # service follow from the run and its flow version (filled in when read).
         event = Event(
             kind=EventKind.COMPENSATION_DISPATCHED if compensating else EventKind.STEP_DISPATCHED,
             time=now,
             step=step.index,
-            step_name=step.name,
             attempt=attempt,
-            component=step.service,
-            message_id=command.message_id,
         )
         return Dispatch(command, event, timers)
 
@@ -204,14 +203,13 @@ def step_event(
     body: Any = None,
 ) -> Event:
     """An event about one attempt of a step."""
-    return Event(
+    return Event(  # step name and service: filled in from the flow version when read
         kind=kind,
         time=now,
         step=step.index,
-        step_name=step.name,
         attempt=attempt,
         status=EventStatus.FAILED if error else EventStatus.OK,
-        component=component or step.service,
+        component=component if component not in (None, step.service) else None,
         duration_ms=duration_ms,
         error=error,
         message_id=message_id,
@@ -232,7 +230,6 @@ def run_event(
         kind=kind,
         time=now,
         status=EventStatus.FAILED if failed else EventStatus.OK,
-        component="orchestrator",
         error=error,
         reason=reason,
     )

@@ -17,6 +17,52 @@ from orch_serv.constants import ACTIVE_STATES, EventKind, EventStatus, Phase, Ru
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.envelope import ErrorInfo
 
+#: Field name -> key in the stored form of an event (see ``Event.to_storage``).
+STORAGE_KEYS = {
+    "kind": "k",
+    "time": "t",
+    "step": "s",
+    "step_name": "sn",
+    "attempt": "a",
+    "component": "c",
+    "duration_ms": "d",
+    "body": "b",
+    "message_id": "id",
+    "name": "nm",
+    "reason": "r",
+    "message": "msg",
+    "status": "st",
+    "error": "e",
+}
+FIELD_NAMES = {v: k for k, v in STORAGE_KEYS.items()}
+#: Event kind -> its code in the stored form (``transition.lua`` writes "ri" and "lr").
+KIND_CODES = {
+    EventKind.RUN_CREATED: "rc",
+    EventKind.RUN_STARTED: "rs",
+    EventKind.RUN_RESUMED: "rr",
+    EventKind.STEP_DISPATCHED: "sd",
+    EventKind.STEP_STARTED: "ss",
+    EventKind.HEARTBEAT: "hb",
+    EventKind.STEP_COMPLETED: "sc",
+    EventKind.STEP_FAILED: "sf",
+    EventKind.STEP_TIMED_OUT: "st",
+    EventKind.RETRY_SCHEDULED: "rt",
+    EventKind.STATUS: "su",
+    EventKind.REPLY_IGNORED: "ri",
+    EventKind.LATE_RESULT: "lr",
+    EventKind.RUN_STOPPED: "rp",
+    EventKind.COMPENSATION_DISPATCHED: "cd",
+    EventKind.COMPENSATION_COMPLETED: "cc",
+    EventKind.COMPENSATION_FAILED: "cf",
+    EventKind.RUN_SUCCEEDED: "ok",
+    EventKind.RUN_FAILED: "rf",
+    EventKind.RUN_TIMED_OUT: "to",
+    EventKind.RUN_CANCELLED: "rx",
+    EventKind.RUN_COMPENSATED: "ru",
+    EventKind.RUN_COMPENSATION_FAILED: "rv",
+}
+KINDS = {code: kind for kind, code in KIND_CODES.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -39,8 +85,8 @@ class Event:
     message: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The stored form: only the fields that are set."""
-        data: dict[str, Any] = {"kind": self.kind.value, "time": self.time}
+        """The stored form: only the fields that are set (time to the microsecond)."""
+        data: dict[str, Any] = {"kind": self.kind.value, "time": round(self.time, 6)}
         for name in (
             "step",
             "step_name",
@@ -61,6 +107,20 @@ class Event:
         if self.error is not None:
             data["error"] = self.error.model_dump(exclude_none=True)
         return data
+
+    def to_storage(self) -> dict[str, Any]:
+        """The compact form kept in Redis (short keys: a run's history is most of the
+        memory it holds once finished)."""
+        data = {STORAGE_KEYS[k]: v for k, v in self.to_json_dict().items()}
+        data["k"] = KIND_CODES[self.kind]
+        return data
+
+    @classmethod
+    def from_storage(cls, seq: int, data: Mapping[str, Any]) -> Event:
+        """Rebuild an event from its compact stored form."""
+        fields = {FIELD_NAMES.get(k, k): v for k, v in data.items()}
+        fields["kind"] = KINDS.get(fields["kind"], fields["kind"])
+        return cls.from_json_dict(seq, fields)
 
     @classmethod
     def from_json_dict(cls, seq: int, data: Mapping[str, Any]) -> Event:

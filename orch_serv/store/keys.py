@@ -45,11 +45,6 @@ class Keys:
         return f"{self.prefix}:idx:flow:{flow}"
 
     @property
-    def all_index(self) -> str:
-        """Every run id, scored by creation time."""
-        return f"{self.prefix}:idx:all"
-
-    @property
     def specs(self) -> str:
         """Current definitions: '<kind>:<name>' -> spec JSON."""
         return f"{self.prefix}:specs"

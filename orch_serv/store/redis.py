@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -14,10 +15,10 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from orch_serv.constants import TERMINAL_STATES, EventKind, Phase, RunState, TimerKind
+from orch_serv.constants import TERMINAL_STATES, EventKind, Lane, Phase, RunState, TimerKind
 from orch_serv.exceptions import RunNotFound, StoreError
 from orch_serv.flow.spec import FlowSpec
-from orch_serv.messages.envelope import ErrorInfo
+from orch_serv.messages.envelope import ErrorInfo, command_message_id
 from orch_serv.store.base import (
     Beat,
     CreateResult,
@@ -169,14 +170,16 @@ class RedisRunStore:
         spec = new.spec
         event = Event(kind=EventKind.RUN_CREATED, time=new.now, body=None)
         fields = {
-            "kind": spec.kind,
             "flow": spec.name,
             "version": spec.version,
             "steps_total": len(spec.steps),
             "input": _dumps(new.input),
-            "key": new.key or "",
             "step_name": spec.steps[0].name,
         }
+        if new.key:
+            fields["key"] = new.key
+        if spec.kind != "flow":  # the usual kind is not stored
+            fields["kind"] = spec.kind
         if new.deadline is not None:
             fields["deadline"] = repr(new.deadline)
         flat: list[Any] = [x for kv in fields.items() for x in kv]
@@ -196,9 +199,9 @@ class RedisRunStore:
                     self.keys.prefix,
                     rid,
                     new.key or "",
-                    repr(new.now),
+                    repr(round(new.now, 6)),
                     spec.name,
-                    _dumps(event.to_json_dict()),
+                    _dumps(event.to_storage()),
                     str(deadline),
                     "" if new.deadline is None else due_ms(new.deadline),
                     *flat,
@@ -217,9 +220,9 @@ class RedisRunStore:
         if change.step_name is not None:
             fields += ["step_name", change.step_name]
         if terminal:
-            fields += ["finished_at", repr(change.now)]
-        events = [_dumps(e.to_json_dict()) for e in change.events]
-        ignored = _dumps(change.ignored.to_json_dict()) if change.ignored else ""
+            fields += ["finished_at", repr(round(change.now, 6))]
+        events = [_dumps(e.to_storage()) for e in change.events]
+        ignored = _dumps(change.ignored.to_storage()) if change.ignored else ""
         timers: list[Any] = []
         for member, due in change.timers_add:
             timers += [member, due_ms(due)]
@@ -301,8 +304,8 @@ class RedisRunStore:
                         beat.step,
                         beat.attempt,
                         repr(beat.now),
-                        _dumps(beat.started.to_json_dict()),
-                        _dumps(beat.progress.to_json_dict()) if beat.progress else "",
+                        _dumps(beat.started.to_storage()),
+                        _dumps(beat.progress.to_storage()) if beat.progress else "",
                         beat.dispatch_timer,
                         execution[0] if execution else "",
                         due_ms(execution[1]) if execution else "",
@@ -346,7 +349,7 @@ class RedisRunStore:
             self._pipelined(
                 self._record,
                 keys=[self.keys.run(run_id), self.keys.events(run_id), self.keys.statuses(run_id)],
-                args=[_dumps(event.to_json_dict()), status or "", repr(event.time)],
+                args=[_dumps(event.to_storage()), status or "", repr(event.time)],
             ),
         )
         return RunState(state) if state else None
@@ -377,20 +380,31 @@ class RedisRunStore:
         return None
 
     async def get_events(self, run_id: str) -> list[Event]:
-        """The run's history, oldest first, ``seq`` numbered from 1."""
+        """The run's history, oldest first, ``seq`` numbered from 1. Step names and
+        services, which the stored events leave out, come from the run's flow version."""
         raw = await self._call("get_events", self._redis.lrange(self.keys.events(run_id), 0, -1))
-        return [Event.from_json_dict(i, orjson.loads(r)) for i, r in enumerate(raw, start=1)]
+        events = [Event.from_storage(i, orjson.loads(r)) for i, r in enumerate(raw, start=1)]
+        if any(e.step is not None and e.step_name is None for e in events):
+            kind, flow, version = await self._call(
+                "get_events", self._redis.hmget(self.keys.run(run_id), ["kind", "flow", "version"])
+            )
+            spec = await self.get_spec(kind or "flow", flow or "", version) if flow else None
+            if spec is not None:
+                events = [_named(e, spec, run_id) for e in events]
+        return events
 
     async def list_runs(
         self, *, flow: str | None = None, state: RunState | None = None, limit: int = 50
     ) -> list[RunRecord]:
-        """Most recent first. ``flow`` matches flows and single-block runs of that name."""
-        if state is not None:
-            index = self.keys.state_index(state.value)
-        elif flow is not None:
-            index = self.keys.flow_index(flow)
-        else:
-            index = self.keys.all_index
+        """Most recent first. ``flow`` matches flows and single-block runs of that name.
+        Without a filter, the runs that changed state last come first."""
+        if state is None and flow is None:
+            return await self._recent(limit)
+        index = (
+            self.keys.state_index(state.value)
+            if state is not None
+            else self.keys.flow_index(flow or "")
+        )
         found: list[RunRecord] = []
         start, page = 0, max(limit, 50)
         while len(found) < limit:
@@ -406,6 +420,18 @@ class RedisRunStore:
                 ):
                     found.append(record)
         return found[:limit]
+
+    async def _recent(self, limit: int) -> list[RunRecord]:
+        """The newest entries of every state index, merged (no index of all runs is kept:
+        that would cost every finished run another sorted-set entry)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for state in RunState:
+            pipe.zrevrange(self.keys.state_index(state.value), 0, limit - 1, withscores=True)
+        pages = await self._call("list_runs", pipe.execute())
+        entries = sorted(((score, rid) for page in pages for rid, score in page), reverse=True)[
+            :limit
+        ]
+        return await self._get_runs([rid for _, rid in entries])
 
     async def wait_finished(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait for the run's 'finished' announcement (subscribing before the first read)."""
@@ -444,7 +470,10 @@ class RedisRunStore:
         now = self.clock() if now is None else now
         horizon = now - self.retention_ms / 1000
         removed = 0
-        indexes = [self.keys.all_index] + [self.keys.state_index(s.value) for s in TERMINAL_STATES]
+        indexes = [self.keys.state_index(s.value) for s in TERMINAL_STATES]
+        indexes += [
+            k async for k in self._redis.scan_iter(match=self.keys.flow_index("*"), count=1000)
+        ]
         for index in indexes:
             ids = await self._call(
                 "housekeeping", self._redis.zrangebyscore(index, "-inf", horizon)
@@ -459,6 +488,33 @@ class RedisRunStore:
             if gone:
                 removed += await self._call("housekeeping", self._redis.zrem(index, *gone))
         return removed
+
+
+_COMMAND_EVENTS = {
+    EventKind.STEP_DISPATCHED: (Lane.RUN, ""),
+    EventKind.STEP_COMPLETED: (Lane.RUN, ":reply"),
+    EventKind.STEP_FAILED: (Lane.RUN, ":reply"),
+    EventKind.COMPENSATION_DISPATCHED: (Lane.COMPENSATE, ""),
+    EventKind.COMPENSATION_COMPLETED: (Lane.COMPENSATE, ":reply"),
+    EventKind.COMPENSATION_FAILED: (Lane.COMPENSATE, ":reply"),
+}
+
+
+def _named(event: Event, spec: FlowSpec, run_id: str) -> Event:
+    """Fill in what stored events leave out: step name, service, command/reply id."""
+    step = spec.step(event.step) if event.step is not None else None
+    if step is None or event.step_name is not None:
+        return event
+    message_id = event.message_id
+    if message_id is None and event.kind in _COMMAND_EVENTS and event.attempt:
+        lane, suffix = _COMMAND_EVENTS[event.kind]
+        message_id = command_message_id(run_id, step.index, event.attempt, lane) + suffix
+    return dataclasses.replace(
+        event,
+        step_name=step.name,
+        component=event.component or step.service,
+        message_id=message_id,
+    )
 
 
 def _loads(raw: str | None) -> Any:
@@ -501,8 +557,8 @@ def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) ->
         attempt=int(row.get("attempt") or 0),
         steps_total=int(row.get("steps_total") or 0),
         created_at=float(row.get("created_at") or 0),
-        updated_at=float(row.get("updated_at") or 0),
-        phase=Phase(row["phase"]) if row.get("phase") else None,
+        updated_at=float(row.get("updated_at") or row.get("finished_at") or 0),
+        phase=Phase(row["phase"]) if row.get("phase") else (Phase.DONE if state.terminal else None),
         finished_at=finished_at,
         deadline=deadline,
         key=row.get("key") or None,

@@ -367,7 +367,7 @@ def test_start_wait_prints_the_final_status(cli: Cli, dev: Background, workdir: 
     doc = result.json()
     assert list(doc)[:4] == ["done", "id", "state", "status"]
     assert (doc["done"], doc["state"], doc["status"]) == (True, "SUCCEEDED", "OK")
-    assert re.fullmatch(r"[0-9a-f]{32}", doc["id"])
+    assert re.fullmatch(r"[0-9A-Za-z]{22}", doc["id"])
     assert (doc["flow"], doc["steps_total"], doc["error"]) == ("ingest", 3, None)
     published = Path(doc["result"]["path"])
     assert published.is_file() and published.parent == workdir / "published" / "city_bike_trips"
@@ -378,7 +378,7 @@ def test_start_without_wait_prints_the_run_id(cli: Cli, dev: Background, workdir
     result = cli("start", "ingest", "--body", body(workdir, "library_loans.csv"))
     assert result.returncode == 0, result
     run_id = result.stdout.strip()
-    assert re.fullmatch(r"[0-9a-f]{32}", run_id), result
+    assert re.fullmatch(r"[0-9A-Za-z]{22}", run_id), result
 
 
 def test_start_without_wait_honours_format_json(cli: Cli, dev: Background, workdir: Path) -> None:
@@ -386,7 +386,7 @@ def test_start_without_wait_honours_format_json(cli: Cli, dev: Background, workd
     assert result.returncode == 0, result
     doc = json.loads(result.stdout)
     run_id = doc["id"] if isinstance(doc, dict) else doc
-    assert re.fullmatch(r"[0-9a-f]{32}", run_id)
+    assert re.fullmatch(r"[0-9A-Za-z]{22}", run_id)
 
 
 def test_the_same_key_returns_the_same_run(cli: Cli, dev: Background, workdir: Path) -> None:

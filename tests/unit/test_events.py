@@ -1,6 +1,9 @@
 """Event: the stored form of one entry of a run's history."""
 
+import dataclasses
 import json
+
+import orjson
 
 from orch_serv.constants import EventKind, EventStatus
 from orch_serv.messages import ErrorInfo
@@ -80,3 +83,19 @@ def test_scalar_body_roundtrip() -> None:
     for body in ("text", 3, 2.5, True, {"nested": {"a": None}}):
         event = Event(kind=EventKind.STATUS, time=2.0, body=body, name="s")
         assert Event.from_json_dict(0, _through_json(event.to_json_dict())).body == body
+
+
+def test_storage_form_is_compact_and_round_trips() -> None:
+    event = Event(
+        kind=EventKind.STEP_COMPLETED,
+        time=1.25,
+        step=1,
+        step_name="transform",
+        attempt=2,
+        component="transformer",
+        duration_ms=3.5,
+    )
+    stored = event.to_storage()
+    assert "kind" not in stored and stored["k"] == "sc"
+    assert len(orjson.dumps(stored)) < len(orjson.dumps(event.to_json_dict()))
+    assert Event.from_storage(4, stored) == dataclasses.replace(event, seq=4)

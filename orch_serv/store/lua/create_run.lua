@@ -29,5 +29,4 @@ end
 redis.call('RPUSH', KEYS[2], ARGV[6])
 redis.call('ZADD', prefix .. ':idx:state:PENDING', now, run_id)
 redis.call('ZADD', prefix .. ':idx:flow:' .. ARGV[5], now, run_id)
-redis.call('ZADD', prefix .. ':idx:all', now, run_id)
 return {1, run_id, 'PENDING'}

@@ -36,8 +36,8 @@ if not state_ok or (ARGV[4] ~= '*' and cur[2] ~= ARGV[4])
   end
   if ARGV[14] ~= '' then
     local ev = cjson.decode(ARGV[14])
-    ev['reason'] = reason
-    if reason ~= 'duplicate' then ev['kind'] = 'late_result' end
+    ev['r'] = reason  -- events are stored with short keys (Event.to_storage)
+    if reason ~= 'duplicate' then ev['k'] = 'lr' end  -- late_result (KIND_CODES)
     redis.call('RPUSH', KEYS[2], cjson.encode(ev))
   end
   return {outcome, cur[1], cur[2], cur[3], reason, cur[4]}
@@ -51,6 +51,12 @@ local fields = {'state', ARGV[7], 'step', new_step, 'attempt', new_attempt, 'pha
 for j = i + 1, i + 2 * n do fields[#fields + 1] = ARGV[j] end
 i = i + 2 * n + 1
 redis.call('HSET', KEYS[1], unpack(fields))
+if terminal[ARGV[7]] then
+  -- what only an active run needs goes (memory of retained runs); a retry of a failed
+  -- step still needs its input
+  redis.call('HDEL', KEYS[1], 'cause', 'updated_at', 'phase')
+  if ARGV[7] == 'SUCCEEDED' then redis.call('HDEL', KEYS[1], 'step_input') end
+end
 n = tonumber(ARGV[i])
 if n > 0 then
   local events = {}
