@@ -28,6 +28,8 @@ test: $(STAMP) services
 
 ## Benchmarks (figures go to bench/results/; never part of the test suite).
 bench: $(STAMP) services
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench.run
 	$(PY) -m bench.timer_lag
 
 lint: $(STAMP)
