@@ -124,7 +124,7 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             "retained_runs": args.retained,
             "steps_per_s_empty": _median(empty, "steps_per_s"),
             "steps_per_s_retained": _median(full, "steps_per_s"),
-            "redis_bytes_per_finished_run": _median(empty, "redis_bytes_per_finished_run"),
+            "redis_bytes_per_finished_run": _median(full, "redis_bytes_per_retained_run"),
         }
         if retained["steps_per_s_empty"]:
             retained["retained/empty"] = round(
@@ -168,7 +168,7 @@ def markdown(result: dict[str, Any]) -> str:
         )
         lines.append(
             f"- Redis memory per finished 3-step run: **{r['redis_bytes_per_finished_run']:.0f}"
-            " bytes** (INFO used_memory delta / runs)"
+            f" bytes** (INFO used_memory delta over the {r['retained_runs']:,} retained runs)"
         )
     return "\n".join(lines) + "\n"
 
