@@ -16,6 +16,9 @@ from orch_serv.orchestrator.engine import send_cancel
 from orch_serv.store.base import Event, NewRun, Outcome, Position, RunRecord, RunStore, Transition
 from orch_serv.transport.base import Transport
 
+#: How long a client trusts the flow definition it looked up (starts skip two Redis reads).
+SPEC_CACHE_SECONDS = 2.0
+
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -43,9 +46,21 @@ class Client:
         self.transport = transport
         self.store = store
         self.clock = clock
+        self._specs: dict[tuple[str | None, str | None], tuple[FlowSpec, float]] = {}
 
     async def resolve(self, flow: str | None = None, target: str | None = None) -> FlowSpec:
-        """The registered definition a start would run (falling back to the defaults)."""
+        """The registered definition a start would run (falling back to the defaults).
+        Kept for ``SPEC_CACHE_SECONDS``: a redeployed flow is picked up within that time."""
+        key = (flow, target)
+        cached = self._specs.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        spec = await self._resolve(flow, target)
+        self._specs[key] = (spec, now + SPEC_CACHE_SECONDS)
+        return spec
+
+    async def _resolve(self, flow: str | None, target: str | None) -> FlowSpec:
         default_flow, default_block = await self.store.defaults()
         if target is not None:
             spec = await self.store.get_spec("block", target)
