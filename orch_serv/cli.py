@@ -171,10 +171,12 @@ def dev(
 
     async def main() -> None:
         orch = _orchestrator(app_path)
-        if not settings.configured:
+        amqp, redis = settings.urls(embedded_default=True)
+        embedded = [n for n, u in (("broker", amqp), ("store", redis)) if u.startswith("memory:")]
+        if embedded:
             err.print(
-                "orch-serv dev: ORCH_SERV_AMQP_URL / ORCH_SERV_REDIS_URL not set: using the "
-                "embedded in-memory backends (this process only)",
+                f"orch-serv dev: using the embedded in-memory {' and '.join(embedded)} "
+                "(this process only; set ORCH_SERV_AMQP_URL / ORCH_SERV_REDIS_URL for servers)",
                 highlight=False,
             )
         async with orch.run(settings, with_services=True, embedded_default=True):

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key.",
     )
     service_prefetch: int = Field(
-        32, ge=1, le=65535, description="Unacked commands one service process holds at once."
+        32,
+        ge=1,
+        le=65535,
+        description="Unacked AMQP messages one service process holds at once (under load a "
+        "message may carry a batch of up to publish_batch_max commands).",
     )
     orchestrator_prefetch: int = Field(
         512, ge=1, le=65535, description="Unacked replies one orchestrator process holds at once."

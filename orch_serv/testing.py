@@ -10,7 +10,7 @@ the test controls, so timeouts, retry back-off and run deadlines fire instantly.
         async with FlowTestKit(orchestrator) as kit:
             record = await kit.run("ingest", {"path": "data.csv"})
             assert record.state is RunState.SUCCEEDED
-            kit.assert_history(record.run_id, ["run_created", "run_started", ...])
+            await kit.assert_history(record.run_id, ["run_created", "run_started", ...])
 
 While nothing is in flight and a run waits for a timer, :meth:`FlowTestKit.wait` moves the
 clock straight to that timer (time skipping). While a handler is running, time stands still

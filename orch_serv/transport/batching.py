@@ -38,9 +38,13 @@ class _Pending:
 class PublishBatcher:
     """Coalesces concurrent publishes per routing key into batch messages."""
 
-    def __init__(self, publish: RawPublish, *, max_batch: int = 64) -> None:
+    def __init__(
+        self, publish: RawPublish, *, max_batch: int = 64, max_bytes: int = 1 << 20
+    ) -> None:
         self._publish = publish
         self._max_batch = max_batch
+        self._max_bytes = max_bytes
+        self._bytes: dict[str, int] = {}
         self._pending: dict[str, list[_Pending]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -55,8 +59,11 @@ class PublishBatcher:
         """Publish (alone or in a batch) and return once the broker confirmed it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
+        if self._bytes.get(routing_key, 0) + len(body) > self._max_bytes:
+            self._flush(routing_key)  # a batch stays well under RabbitMQ's message size limit
         queue = self._pending.setdefault(routing_key, [])
         queue.append(_Pending(body, message_id, headers, kind, future))
+        self._bytes[routing_key] = self._bytes.get(routing_key, 0) + len(body)
         if len(queue) == 1:
             loop.call_soon(self._flush, routing_key)
         elif len(queue) >= self._max_batch:
@@ -64,6 +71,7 @@ class PublishBatcher:
         await future
 
     def _flush(self, routing_key: str) -> None:
+        self._bytes.pop(routing_key, None)
         items = self._pending.pop(routing_key, [])
         if items:
             task = asyncio.create_task(self._send(routing_key, items))

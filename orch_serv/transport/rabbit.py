@@ -64,8 +64,10 @@ class RabbitDelivery:
 
     @property
     def redelivered(self) -> bool:
-        """Whether RabbitMQ delivered it before."""
-        return bool(self._message.redelivered)
+        """Whether it was delivered before: by RabbitMQ's flag, or because it was given back
+        out of a batch and re-published on its own."""
+        headers = self._message.headers or {}
+        return bool(self._message.redelivered) or bool(headers.get(HEADER_REDELIVERED))
 
     @property
     def routing_key(self) -> str:

@@ -59,5 +59,5 @@ def test_dev_mode_says_it_uses_the_embedded_backends() -> None:
         seen += line
     proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=60)
-    assert "using the embedded in-memory backends" in first, seen + rest
+    assert "using the embedded in-memory broker and store" in first, seen + rest
     assert proc.returncode == 0, seen + rest
