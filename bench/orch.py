@@ -193,12 +193,14 @@ async def measure(flows: int, inflight: int, namespace: str, *, prefill: int = 0
         async with open_backends(settings) as (transport, store):
             client = Client(transport, store)
             await _ready(client, settings, time.monotonic() + 60)
-            warm, _ = await _drive(client, min(inflight, 20), inflight)  # warm-up
+            seed, _ = await _drive(client, min(inflight, 20), inflight)
             per_retained = None
             if prefill:
                 before_prefill = await _used_memory(store)
-                await _prefill(store, warm, prefill)
+                await _prefill(store, seed, prefill)
                 per_retained = (await _used_memory(store) - before_prefill) / prefill
+            # warm-up (after the prefill, so that Redis has finished growing its tables)
+            await _drive(client, min(flows, 2 * inflight), inflight)
             memory_before = await _used_memory(store)
             ps = {role: psutil.Process(p.pid) for role, p in procs.items()}
             ps["driver"] = psutil.Process()
