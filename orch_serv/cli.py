@@ -412,15 +412,8 @@ def dlq_replay(
     all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
 ) -> None:
     """Publish dead letters again to where they came from."""
-    if not message_ids and not all_:
-        raise _fail("give dead-letter ids, or --all", 2)
-    settings = _settings()
-
-    async def main() -> int:
-        async with open_backends(settings) as (transport, _store):
-            return await transport.replay_dead_letters(None if all_ else message_ids)
-
-    out.print(f"replayed {_run(main)} dead letter(s)")
+    count = _on_dead_letters("replay", message_ids, all_)
+    out.print(f"replayed {count} dead letter(s)")
 
 
 @dlq.command("purge")
@@ -429,15 +422,23 @@ def dlq_purge(
     all_: Annotated[bool, typer.Option("--all", help="Drop every dead letter.")] = False,
 ) -> None:
     """Drop dead letters for good."""
+    count = _on_dead_letters("purge", message_ids, all_)
+    out.print(f"purged {count} dead letter(s)")
+
+
+def _on_dead_letters(action: str, message_ids: list[str] | None, all_: bool) -> int:
     if not message_ids and not all_:
         raise _fail("give dead-letter ids, or --all", 2)
     settings = _settings()
+    ids = None if all_ else message_ids
 
     async def main() -> int:
         async with open_backends(settings) as (transport, _store):
-            return await transport.purge_dead_letters(None if all_ else message_ids)
+            if action == "replay":
+                return await transport.replay_dead_letters(ids)
+            return await transport.purge_dead_letters(ids)
 
-    out.print(f"purged {_run(main)} dead letter(s)")
+    return _run(main)
 
 
 def main() -> None:

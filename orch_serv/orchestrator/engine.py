@@ -503,31 +503,18 @@ class Engine:
                 events=[done],
                 ignored=ignored,
             )
-        record = await self.store.get_run(reply.run_id)
-        outputs = record.outputs if record else {}
-        plan = self.planner.dispatch(
-            definition.spec,
+        return await self._compensate(
+            definition,
+            reply.run_id,
             following,
-            lane=Lane.COMPENSATE,
-            run_id=reply.run_id,
-            attempt=1,
-            body=outputs.get(following.index),
-            now=now,
+            now,
+            reply.message_id,
+            expect,
+            [done],
+            ignored=ignored,
+            republish=redelivered,
             traceparent=reply.traceparent,
         )
-        change = Transition(
-            run_id=reply.run_id,
-            expect=expect,
-            new=Position(RunState.COMPENSATING, following.index, 1, Phase.DISPATCHED),
-            cause=reply.message_id,
-            now=now,
-            step_name=following.name,
-            events=[done, plan.event],
-            ignored=ignored,
-            clear_timers=True,
-            timers_add=plan.timers,
-        )
-        return await self._commit(change, plan.command, republish=redelivered)
 
     # -- failures ----------------------------------------------------------------------------
     async def _attempt_failed(
@@ -623,6 +610,41 @@ class Engine:
                 ignored=ignored,
                 at_step=at_step,
             )
+        fields = {
+            **(fields or {}),
+            "error": error.model_dump(exclude_none=True),
+            "outcome": decision.state.value,
+        }
+        return await self._compensate(
+            definition,
+            run_id,
+            comp,
+            now,
+            cause,
+            expect,
+            events,
+            fields=fields,
+            ignored=ignored,
+            republish=republish,
+        )
+
+    async def _compensate(
+        self,
+        definition: Definition,
+        run_id: str,
+        step: StepSpec,
+        now: float,
+        cause: str,
+        expect: Position,
+        events: list[Event],
+        *,
+        fields: dict[str, Any] | None = None,
+        ignored: Event | None = None,
+        republish: bool = True,
+        traceparent: str | None = None,
+    ) -> Disposition:
+        """Dispatch the compensation of ``step`` with the output that step produced (kept in
+        the run, or among the ``fields`` this very transition writes)."""
         record = await self.store.get_run(run_id)
         outputs = dict(record.outputs) if record else {}
         for name, value in (fields or {}).items():
@@ -630,25 +652,22 @@ class Engine:
                 outputs[int(name[4:])] = value
         plan = self.planner.dispatch(
             definition.spec,
-            comp,
+            step,
             lane=Lane.COMPENSATE,
             run_id=run_id,
             attempt=1,
-            body=outputs.get(comp.index),
+            body=outputs.get(step.index),
             now=now,
+            traceparent=traceparent,
         )
         change = Transition(
             run_id=run_id,
             expect=expect,
-            new=Position(RunState.COMPENSATING, comp.index, 1, Phase.DISPATCHED),
+            new=Position(RunState.COMPENSATING, step.index, 1, Phase.DISPATCHED),
             cause=cause,
             now=now,
-            step_name=comp.name,
-            fields={
-                **(fields or {}),
-                "error": error.model_dump(exclude_none=True),
-                "outcome": decision.state.value,
-            },
+            step_name=step.name,
+            fields=fields or {},
             events=[*events, plan.event],
             ignored=ignored,
             clear_timers=True,

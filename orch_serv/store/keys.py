@@ -27,6 +27,11 @@ class Keys:
         """The members of the timer set that belong to the run (to clear them at the end)."""
         return f"{self.prefix}:run:{{{run_id}}}:tm"
 
+    def with_timers(self, run_id: str) -> list[str]:
+        """The keys a script that sets a run's timers touches: hash, events, timer set and
+        the run's own timer members."""
+        return [self.run(run_id), self.events(run_id), self.timers, self.run_timers(run_id)]
+
     @property
     def timers(self) -> str:
         """Every timer (dispatch, heartbeat, execution, total, retry, deadline) by due ms."""

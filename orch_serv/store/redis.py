@@ -189,12 +189,7 @@ class RedisRunStore:
             "create_run",
             self._pipelined(
                 self._create,
-                keys=[
-                    self.keys.run(rid),
-                    self.keys.events(rid),
-                    self.keys.timers,
-                    self.keys.run_timers(rid),
-                ],
+                keys=self.keys.with_timers(rid),
                 args=[
                     self.keys.prefix,
                     rid,
@@ -293,12 +288,7 @@ class RedisRunStore:
                 "heartbeat",
                 self._pipelined(
                     self._heartbeat,
-                    keys=[
-                        self.keys.run(rid),
-                        self.keys.events(rid),
-                        self.keys.timers,
-                        self.keys.run_timers(rid),
-                    ],
+                    keys=self.keys.with_timers(rid),
                     args=[
                         beat.state.value,
                         beat.step,
