@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Longest sleep of the timer loop (timers set by other replicas)."
     )
     timer_batch: int = Field(256, ge=1, description="Timers claimed per Redis round trip.")
+    stranded_after_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="A run still waiting for its START or RESUME message this long (its "
+        "client died before sending it) is sent one by the orchestrators' housekeeping.",
+    )
     housekeeping_interval_seconds: float = Field(
         300.0, gt=0, description="How often an orchestrator drops index entries of expired runs."
     )

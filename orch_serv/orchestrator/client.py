@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from orch_serv.constants import EventKind, Lane, MessageKind, Phase, RunState
+from orch_serv.constants import EventKind, Lane, Phase, RunState
 from orch_serv.exceptions import ConfigurationError, FlowNotFound, InvalidRunState, RunNotFound
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.codec import encode, headers_for
 from orch_serv.messages.envelope import Envelope
 from orch_serv.orchestrator.engine import send_cancel
+from orch_serv.orchestrator.plan import resume_message, start_message
 from orch_serv.store.base import Event, NewRun, Outcome, Position, RunRecord, RunStore, Transition
 from orch_serv.transport.base import Transport
 
@@ -125,16 +126,7 @@ class Client:
                 existing.kind,
                 existing.version,
             )
-        message = Envelope[Any](
-            kind=MessageKind.START,
-            message_id=f"{created.run_id}:start",
-            run_id=created.run_id,
-            flow=name if kind == "flow" else None,
-            target=name if kind == "block" else None,
-            flow_version=version,
-            traceparent=traceparent,
-            body=body,
-        )
+        message = start_message(created.run_id, kind, name, version, body, traceparent)
         await self._send(transport, message)
         return created.run_id
 
@@ -235,13 +227,11 @@ class Client:
 
     @staticmethod
     def _resume(record: RunRecord, step: int, attempt: int, lane: Lane) -> Envelope[Any]:
-        return Envelope[Any](
-            kind=MessageKind.RESUME,
-            message_id=f"{record.run_id}:resume:{lane.value}:{step}:{attempt}",
-            run_id=record.run_id,
-            flow=record.flow if record.kind == "flow" else None,
-            target=record.flow if record.kind == "block" else None,
-            flow_version=record.version,
+        return resume_message(
+            record.run_id,
+            record.kind,
+            record.flow,
+            record.version,
             step=step,
             attempt=attempt,
             lane=lane,

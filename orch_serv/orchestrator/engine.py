@@ -32,7 +32,9 @@ from orch_serv.orchestrator.plan import (
     GiveUp,
     Planner,
     lane_state,
+    resume_message,
     run_event,
+    start_message,
     step_event,
     timeout_error,
 )
@@ -123,9 +125,41 @@ class Engine:
             await asyncio.sleep(self.settings.housekeeping_interval_seconds)
             try:
                 removed = await self.store.housekeeping(self.clock())
-                log.debug("housekeeping", removed=removed)
-            except StoreError:
+                recovered = await self.recover_stranded()
+                log.debug("housekeeping", removed=removed, recovered=recovered)
+            except (StoreError, TransportError):
                 log.warning("housekeeping_failed", exc_info=True)
+
+    async def recover_stranded(self) -> int:
+        """Send the START or RESUME of runs whose client died before sending it. Safe to
+        repeat and to race with the client: the transition it leads to applies once."""
+        horizon = self.clock() - self.settings.stranded_after_seconds
+        stranded = await self.store.stranded(horizon)
+        for record in stranded:
+            if record.state is RunState.PENDING:
+                message = start_message(
+                    record.run_id, record.kind, record.flow, record.version, record.input
+                )
+            else:
+                lane = Lane.COMPENSATE if record.state is RunState.COMPENSATING else Lane.RUN
+                message = resume_message(
+                    record.run_id,
+                    record.kind,
+                    record.flow,
+                    record.version,
+                    step=record.step,
+                    attempt=record.attempt,
+                    lane=lane,
+                )
+            await self.transport.publish(
+                self.transport.topology.orchestrator_key,
+                encode(message),
+                message_id=message.message_id,
+                headers=headers_for(message),
+                kind=message.kind.value,
+            )
+            log.info("stranded_run_recovered", run_id=record.run_id, kind=message.kind.value)
+        return len(stranded)
 
     # -- deliveries --------------------------------------------------------------------------
     async def _on_delivery(self, delivery: Delivery) -> None:

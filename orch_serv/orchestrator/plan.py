@@ -244,6 +244,40 @@ FINISH_EVENT = {
     RunState.COMPENSATION_FAILED: EventKind.RUN_COMPENSATION_FAILED,
 }
 
+
+def start_message(
+    run_id: str, kind: str, name: str, version: str, body: Any, traceparent: str | None = None
+) -> Envelope[Any]:
+    """The START of a created run (client -> orchestrator); its id is ``{run_id}:start``."""
+    return Envelope[Any](
+        kind=MessageKind.START,
+        message_id=f"{run_id}:start",
+        run_id=run_id,
+        flow=name if kind == "flow" else None,
+        target=name if kind == "block" else None,
+        flow_version=version,
+        traceparent=traceparent,
+        body=body,
+    )
+
+
+def resume_message(
+    run_id: str, kind: str, name: str, version: str, *, step: int, attempt: int, lane: Lane
+) -> Envelope[Any]:
+    """The RESUME of a run whose step is QUEUED (after retry or cancel --compensate)."""
+    return Envelope[Any](
+        kind=MessageKind.RESUME,
+        message_id=f"{run_id}:resume:{lane.value}:{step}:{attempt}",
+        run_id=run_id,
+        flow=name if kind == "flow" else None,
+        target=name if kind == "block" else None,
+        flow_version=version,
+        step=step,
+        attempt=attempt,
+        lane=lane,
+    )
+
+
 __all__ = [
     "FINISH_EVENT",
     "TIMEOUT_ERRORS",
@@ -253,7 +287,9 @@ __all__ = [
     "Planner",
     "Retry",
     "lane_state",
+    "resume_message",
     "run_event",
+    "start_message",
     "step_event",
     "timeout_error",
 ]

@@ -348,5 +348,9 @@ class RunStore(Protocol):
     async def wait_finished(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Block until the run is terminal (raises TimeoutError)."""
 
+    async def stranded(self, older_than: float, limit: int = 1000) -> list[RunRecord]:
+        """Runs waiting since before ``older_than`` for a START (PENDING) or a RESUME
+        (phase QUEUED) that nobody may have sent."""
+
     async def housekeeping(self, now: float) -> int:
         """Drop index entries of runs that expired; returns how many."""

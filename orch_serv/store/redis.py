@@ -455,6 +455,23 @@ class RedisRunStore:
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    async def stranded(self, older_than: float, limit: int = 1000) -> list[RunRecord]:
+        """PENDING runs, and RUNNING/COMPENSATING runs in phase QUEUED, last changed before
+        ``older_than`` (oldest first, at most ``limit`` looked at per state)."""
+        found: list[RunRecord] = []
+        for state in (RunState.PENDING, RunState.RUNNING, RunState.COMPENSATING):
+            ids = await self._call(
+                "stranded",
+                self._redis.zrangebyscore(
+                    self.keys.state_index(state.value), "-inf", older_than, start=0, num=limit
+                ),
+            )
+            for record in await self._get_runs(ids) if ids else []:
+                queued = record.state is RunState.PENDING or record.phase is Phase.QUEUED
+                if queued and record.updated_at <= older_than:
+                    found.append(record)
+        return found
+
     async def housekeeping(self, now: float | None = None) -> int:
         """Remove index entries whose run has expired; returns how many were removed."""
         now = self.clock() if now is None else now
