@@ -136,6 +136,21 @@ class Engine:
         horizon = self.clock() - self.settings.stranded_after_seconds
         stranded = await self.store.stranded(horizon)
         for record in stranded:
+            try:
+                await self._definition(record.kind, record.flow, record.version)
+            except FlowNotFound as exc:  # nobody can run it: end it rather than resend forever
+                expect = Position(record.state, record.step, record.attempt, record.phase)
+                error = ErrorInfo(type="FlowNotFound", message=exc.message, retryable=False)
+                await self._finish(
+                    record.run_id,
+                    expect,
+                    RunState.FAILED,
+                    self.clock(),
+                    f"{record.run_id}:lost",
+                    events=[],
+                    error=error,
+                )
+                continue
             if record.state is RunState.PENDING:
                 message = start_message(
                     record.run_id, record.kind, record.flow, record.version, record.input

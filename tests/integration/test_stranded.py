@@ -61,3 +61,14 @@ async def test_a_retry_whose_resume_was_never_sent_still_runs(running: Running) 
     events = await running.events(run_id)
     completed = [(e.step, e.attempt) for e in events if e.kind is EventKind.STEP_COMPLETED]
     assert completed == [(0, 2), (1, 1), (2, 1)]
+
+
+async def test_a_stranded_run_of_an_unknown_flow_version_fails_clearly(running: Running) -> None:
+    spec = (await running.resolve("pipeline")).model_copy(update={"version": "gone"})
+    await running.store.create_run(
+        NewRun(run_id="stranded2", spec=spec, input={"n": 1}, now=time.time())
+    )
+    record = await running.wait("stranded2", timeout=30)
+    assert record.state is RunState.FAILED
+    assert record.error is not None and record.error.type == "FlowNotFound"
+    assert "version 'gone'" in record.error.message
