@@ -5,8 +5,10 @@ from orch_serv.exceptions import (
     HandlerError,
     NonRetryableError,
     OrchServError,
+    RetryAfter,
 )
 from orch_serv.flow import Block, Flow, FlowBlock, FlowBuilder, FlowSpec
+from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.messages import BaseOrchServMsg, Envelope, ErrorInfo, StatusInfo
 from orch_serv.orchestrator import Client, Orchestrator, Running
 from orch_serv.service import (
@@ -51,6 +53,8 @@ __all__ = [
     "NonRetryableError",
     "OrchServError",
     "Orchestrator",
+    "RetryAfter",
+    "RetryPolicy",
     "RunRecord",
     "RunState",
     "Running",
@@ -59,5 +63,6 @@ __all__ = [
     "ServiceBuilder",
     "Settings",
     "StatusInfo",
+    "Timeouts",
     "__version__",
 ]
