@@ -19,6 +19,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aio_pika
+
+from bench.common import AMQP_URL
 from orch_serv import Block, Flow, FlowBlock, FlowBuilder, Orchestrator, Settings
 from orch_serv.constants import RunState
 from orch_serv.logs import configure_logging
@@ -45,7 +48,13 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(size: int, probes: int, spread: float) -> dict[str, Any]:
     name = f"bench_timers_{uuid.uuid4().hex[:8]}"
-    settings = Settings(namespace=name, key_prefix=name, log_level="WARNING")
+    settings = Settings(
+        namespace=name,
+        key_prefix=name,
+        log_level="WARNING",
+        amqp_url=AMQP_URL,
+        redis_url="redis://127.0.0.1:6379/0",
+    )
     orchestrator = Orchestrator(flows=[Waiting])
     async with orchestrator.run(settings) as running:
         store = running.store
@@ -72,6 +81,13 @@ async def measure(size: int, probes: int, spread: float) -> dict[str, Any]:
         keys = [k async for k in redis.scan_iter(match=f"{name}:*", count=10_000)]
         for i in range(0, len(keys), 1000):
             await redis.delete(*keys[i : i + 1000])
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in ("orchestrator", "dead", "svc.nobody"):
+            await channel.queue_delete(f"{name}.{queue}")
+        for exchange in ("", ".dlx", ".control"):
+            await channel.exchange_delete(f"{name}{exchange}")
     return {
         "active_timers": size,
         "timers_left_after": int(active),

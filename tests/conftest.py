@@ -42,7 +42,19 @@ async def cleanup(namespace: str, prefix: str) -> None:
         channel = await connection.channel()
         queues = [f"{namespace}.orchestrator", f"{namespace}.dead"] + [
             f"{namespace}.svc.{name}"
-            for name in ("math", "validator", "transformer", "publisher", "other", "ghost")
+            for name in (
+                "math",
+                "validator",
+                "transformer",
+                "publisher",
+                "other",
+                "ghost",
+                "work",
+                "flaky",
+                "shop",
+                "nobody",
+                "bench",
+            )
         ]
         for queue in queues:
             await channel.queue_delete(queue)
