@@ -103,6 +103,29 @@ class Envelope(BaseModel, Generic[BodyT]):
         """The command a service must execute."""
         return self.command
 
+    def answer(
+        self, kind: MessageKind, suffix: str, *, service: str, **fields: Any
+    ) -> Envelope[Any]:
+        """A message about this command (reply, heartbeat, status event): it echoes the
+        command's run, flow, step, attempt and lane, so the orchestrator can place it, and
+        its id is ``{command id}{suffix}``."""
+        return Envelope[Any](
+            kind=kind,
+            message_id=f"{self.message_id}{suffix}",
+            run_id=self.run_id,
+            flow=self.flow,
+            target=self.target,
+            flow_version=self.flow_version,
+            step=self.step,
+            step_name=self.step_name,
+            attempt=self.attempt,
+            lane=self.lane,
+            service=service,
+            command=self.command,
+            traceparent=self.traceparent,
+            **fields,
+        )
+
     @property
     def ok(self) -> bool:
         """True unless the message carries an error."""

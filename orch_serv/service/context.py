@@ -95,20 +95,10 @@ class HandlerContext:
     async def heartbeat(self, progress: Any = None) -> None:
         """Tell the orchestrator the handler is alive (resets the heartbeat clock); the
         ``progress`` (any JSON) shows in the run's history."""
-        cmd = self.message
-        beat = Envelope[Any](
-            kind=MessageKind.HEARTBEAT,
-            message_id=f"{cmd.message_id}:beat:{next(self._seq)}",
-            run_id=cmd.run_id,
-            flow=cmd.flow,
-            target=cmd.target,
-            flow_version=cmd.flow_version,
-            step=cmd.step,
-            step_name=cmd.step_name,
-            attempt=cmd.attempt,
-            lane=cmd.lane,
+        beat = self.message.answer(
+            MessageKind.HEARTBEAT,
+            f":beat:{next(self._seq)}",
             service=self.service,
-            command=cmd.command,
             progress=progress,
         )
         await self._publish(beat)
@@ -126,21 +116,10 @@ class HandlerContext:
         message: str | None = None,
     ) -> None:
         """Record a status event (with an optional lineage body) on the run; confirmed."""
-        cmd = self.message
-        event = Envelope[Any](
-            kind=MessageKind.STATUS,
-            message_id=f"{cmd.message_id}:status:{next(self._seq)}",
-            run_id=cmd.run_id,
-            flow=cmd.flow,
-            target=cmd.target,
-            flow_version=cmd.flow_version,
-            step=cmd.step,
-            step_name=cmd.step_name,
-            attempt=cmd.attempt,
-            lane=cmd.lane,
+        event = self.message.answer(
+            MessageKind.STATUS,
+            f":status:{next(self._seq)}",
             service=self.service,
-            command=cmd.command,
-            body=None,
             status=StatusInfo(
                 name=name, status=EventStatus(status), lineage=lineage, message=message
             ),

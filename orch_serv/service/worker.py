@@ -238,21 +238,11 @@ class ServiceWorker:
         self, command: Envelope[Any], result: Any, error: ErrorInfo | None, duration_ms: float
     ) -> None:
         """Publish the reply and await its confirm (the command is acked only after this)."""
-        reply = Envelope[Any](
-            kind=MessageKind.REPLY,
-            message_id=f"{command.message_id}:reply",
-            run_id=command.run_id,
-            flow=command.flow,
-            flow_version=command.flow_version,
-            step=command.step,
-            step_name=command.step_name,
-            attempt=command.attempt,
-            lane=command.lane,
+        reply = command.answer(
+            MessageKind.REPLY,
+            ":reply",
             service=self.service.name,
-            command=command.command,
             source=command.step_name,
-            target=command.target,
-            traceparent=command.traceparent,
             body=result,
             error=error,
             duration_ms=round(duration_ms, 3),

@@ -19,14 +19,14 @@ from typing import Any, Self
 
 from orch_serv.constants import (
     HEADER_DEAD_ID,
-    HEADER_KIND,
-    HEADER_ORIGIN_QUEUE,
-    HEADER_ORIGIN_ROUTING_KEY,
-    HEADER_PROTOCOL,
-    HEADER_REASON,
 )
 from orch_serv.exceptions import PublishError, TransportError
 from orch_serv.transport.base import DeadLetter, DeliveryHandler, Topology
+from orch_serv.transport.deadletters import (
+    dead_letter_headers,
+    read_dead_letter,
+    replay_headers,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,11 +314,7 @@ class MemoryTransport:
 
     async def dead_letter(self, delivery: Any, reason: str, *, queue: str) -> None:
         """Copy to the dead-letter queue with the reason, then ack the original."""
-        headers = dict(delivery.headers)
-        headers[HEADER_REASON] = reason[:1024]
-        headers[HEADER_ORIGIN_QUEUE] = queue
-        headers[HEADER_ORIGIN_ROUTING_KEY] = delivery.routing_key
-        headers[HEADER_DEAD_ID] = uuid.uuid4().hex
+        headers = dead_letter_headers(delivery, reason, queue)
         message = Message(
             delivery.body,
             headers,
@@ -362,11 +358,7 @@ class MemoryTransport:
             if message_ids is not None and dead.message_id not in message_ids:
                 kept.append(message)
                 continue
-            headers = {
-                k: v
-                for k, v in dead.headers.items()
-                if not k.startswith("x-orch-serv-") or k in (HEADER_PROTOCOL, HEADER_KIND)
-            }
+            headers = replay_headers(dead.headers)
             await self.publish(
                 dead.routing_key,
                 dead.body,
@@ -390,13 +382,10 @@ class MemoryTransport:
 
 
 def _dead(message: Message) -> DeadLetter:
-    headers = dict(message.headers)
-    return DeadLetter(
-        message_id=str(headers.get(HEADER_DEAD_ID) or message.message_id or ""),
-        reason=str(headers.get(HEADER_REASON, "")),
-        origin_queue=str(headers.get(HEADER_ORIGIN_QUEUE, "")),
-        routing_key=str(headers.get(HEADER_ORIGIN_ROUTING_KEY, message.routing_key)),
+    return read_dead_letter(
+        message.headers,
+        message_id=message.message_id,
+        routing_key=message.routing_key,
         kind=message.kind,
         body=message.body,
-        headers=headers,
     )

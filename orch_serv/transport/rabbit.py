@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -24,16 +23,16 @@ from orch_serv.constants import (
     CONTENT_TYPE,
     HEADER_BATCH,
     HEADER_DEAD_ID,
-    HEADER_KIND,
-    HEADER_ORIGIN_QUEUE,
-    HEADER_ORIGIN_ROUTING_KEY,
-    HEADER_PROTOCOL,
-    HEADER_REASON,
     HEADER_REDELIVERED,
 )
 from orch_serv.exceptions import PublishError, TransportError
 from orch_serv.transport.base import DeadLetter, DeliveryHandler, Topology
 from orch_serv.transport.batching import BatchState, ElementDelivery, PublishBatcher, split_batch
+from orch_serv.transport.deadletters import (
+    dead_letter_headers,
+    read_dead_letter,
+    replay_headers,
+)
 
 _AMQP_ERRORS = (
     aiormq.exceptions.AMQPError,
@@ -320,11 +319,7 @@ class RabbitTransport:
 
     async def dead_letter(self, delivery: Any, reason: str, *, queue: str) -> None:
         """Copy to the dead-letter queue with the reason (confirmed), then ack the original."""
-        headers = dict(delivery.headers)
-        headers[HEADER_REASON] = reason[:1024]
-        headers[HEADER_ORIGIN_QUEUE] = queue
-        headers[HEADER_ORIGIN_ROUTING_KEY] = delivery.routing_key
-        headers[HEADER_DEAD_ID] = uuid.uuid4().hex
+        headers = dead_letter_headers(delivery, reason, queue)
         await self._publish(
             self._dlx,
             self.topology.dead_key,
@@ -394,11 +389,7 @@ class RabbitTransport:
                     dead = _dead(message)
                     if wanted is not None and dead.message_id not in wanted:
                         continue
-                    headers = {
-                        k: v
-                        for k, v in dead.headers.items()
-                        if not k.startswith("x-orch-serv-") or k in (HEADER_PROTOCOL, HEADER_KIND)
-                    }
+                    headers = replay_headers(dead.headers)
                     await self.publish(
                         dead.routing_key,
                         dead.body,
@@ -436,20 +427,12 @@ _DEAD_SCAN = 100_000
 
 
 def _dead(message: AbstractIncomingMessage) -> DeadLetter:
-    headers = dict(message.headers or {})
-    # Dead-lettered by the broker itself (rejected, expired...): the origin is in x-death.
-    deaths = headers.get("x-death")
-    first = deaths[0] if isinstance(deaths, list) and deaths else None
-    death: Mapping[str, Any] = first if isinstance(first, dict) else {}
-    keys = death.get("routing-keys") or [message.routing_key or ""]
-    return DeadLetter(
-        message_id=str(headers.get(HEADER_DEAD_ID) or message.message_id or ""),
-        reason=str(headers.get(HEADER_REASON) or death.get("reason") or ""),
-        origin_queue=str(headers.get(HEADER_ORIGIN_QUEUE) or death.get("queue") or ""),
-        routing_key=str(headers.get(HEADER_ORIGIN_ROUTING_KEY) or keys[0]),
+    return read_dead_letter(
+        message.headers or {},
+        message_id=message.message_id,
+        routing_key=message.routing_key or "",
         kind=message.type,
         body=message.body,
-        headers=headers,
     )
 
 
