@@ -33,28 +33,39 @@ async def open_store(
     )
 
 
-async def open_transport(settings: Settings, *, embedded_default: bool = False) -> Transport:
-    """Connect the transport and declare the topology (fails fast)."""
+async def open_transport(
+    settings: Settings, *, embedded_default: bool = False, declare: bool = True
+) -> Transport:
+    """Connect the transport and declare the topology (fails fast). With ``declare=False``
+    nothing is created: the namespace must exist already (for read-only commands)."""
     url, _ = settings.urls(embedded_default=embedded_default)
     if is_embedded(url):
-        return await MemoryTransport.connect(url, namespace=settings.namespace)
+        return await MemoryTransport.connect(url, namespace=settings.namespace, declare=declare)
     return await RabbitTransport.connect(
         url,
         namespace=settings.namespace,
         quorum_queues=settings.quorum_queues,
         timeout=settings.connect_timeout_seconds,
         batch_max=settings.publish_batch_max,
+        delivery_limit=settings.delivery_limit,
+        declare=declare,
     )
 
 
 @asynccontextmanager
 async def open_backends(
-    settings: Settings, *, embedded_default: bool = False, clock: Callable[[], float] = time.time
+    settings: Settings,
+    *,
+    embedded_default: bool = False,
+    clock: Callable[[], float] = time.time,
+    declare: bool = True,
 ) -> AsyncIterator[tuple[Transport, RedisRunStore]]:
-    """Both backends, closed on exit."""
+    """Both backends, closed on exit (``declare``: see :func:`open_transport`)."""
     store = await open_store(settings, embedded_default=embedded_default, clock=clock)
     try:
-        transport = await open_transport(settings, embedded_default=embedded_default)
+        transport = await open_transport(
+            settings, embedded_default=embedded_default, declare=declare
+        )
     except BaseException:
         await store.close()
         raise

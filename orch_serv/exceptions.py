@@ -147,6 +147,23 @@ class InvalidRunState(OrchServError):
     """The run is not in a state that allows the operation (e.g. retry of a running run)."""
 
 
+class IdempotencyConflict(OrchServError):
+    """A start reused an idempotency key that already names a run of another flow (or
+    block). ``key``, ``run_id`` and ``flow`` (``kind`` ``flow`` or ``block``) describe the
+    run that holds the key; nothing new was started."""
+
+    def __init__(self, message: str, *, key: str, run_id: str, flow: str, kind: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.run_id = run_id
+        self.flow = flow
+        self.kind = kind
+
+
+class DeadLetterNotFound(OrchServError):
+    """No dead letter with that id is in the dead-letter queue."""
+
+
 class TransportError(OrchServError):
     """The message broker failed or refused an operation."""
 
@@ -155,9 +172,18 @@ class PublishError(TransportError):
     """A publish was not confirmed (nacked, unroutable or connection lost)."""
 
 
+class Unroutable(PublishError):
+    """The broker returned a publish: no queue is bound to its routing key. Publishing the
+    same message again cannot succeed until someone declares such a queue."""
+
+
 class StoreError(OrchServError):
     """The run store failed or refused an operation."""
 
 
 class ConfigurationError(OrchServError):
     """Settings or an import path are wrong."""
+
+
+class NamespaceConflict(ConfigurationError):
+    """Another application's orchestrators serve the namespace this one was told to use."""

@@ -1,5 +1,12 @@
 """structlog configuration: short snake_case event names, key-value fields, context bound
-per message (run id, step, service)."""
+per message.
+
+The service worker binds ``run_id``, ``step``, ``attempt``, ``command``, ``message_id`` and
+``service`` with :mod:`structlog.contextvars` for the whole handling of a delivery (the
+thread-pool call of a plain ``def`` handler gets a copy of that context), so every line logged
+meanwhile carries them: the worker's, ``ctx.log``'s and the handler's own
+``structlog.get_logger()`` lines. :func:`configure_logging` merges them in first; structlog's
+default configuration does too."""
 
 from __future__ import annotations
 

@@ -6,14 +6,22 @@ Every field can be set from the environment with the ``ORCH_SERV_`` prefix, e.g.
 
 from __future__ import annotations
 
-from pydantic import Field
+import logging
+from typing import Literal
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orch_serv.flow.policy import Timeouts
+from orch_serv.urls import check_amqp_url, check_redis_url
+from orch_serv.urls import mask_url as mask_url  # re-exported: settings errors use it
 
 LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 EMBEDDED_URL = "memory://"
+#: Default of ``Settings.max_message_bytes`` (also what a :class:`Client` built without
+#: settings enforces).
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -61,11 +69,19 @@ class Settings(BaseSettings):
         description="Most envelopes sent together in one AMQP message under load (1 = never).",
     )
     quorum_queues: bool = Field(False, description="Declare quorum queues (clustered RabbitMQ).")
+    delivery_limit: int = Field(
+        20,
+        ge=0,
+        description="Quorum queues only: deliveries of one message (redeliveries and requeues "
+        "count) after which RabbitMQ dead-letters it; 0 for no limit.",
+    )
     retention_seconds: int = Field(
         7 * 24 * 3600, ge=1, description="How long a finished run is kept before it expires."
     )
     max_message_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024, description="Larger messages are dead-lettered."
+        DEFAULT_MAX_MESSAGE_BYTES,
+        ge=1024,
+        description="Larger messages are dead-lettered; a larger start is refused.",
     )
     shutdown_grace_seconds: float = Field(
         30.0, ge=0, description="How long SIGTERM waits for in-flight handlers."
@@ -90,11 +106,67 @@ class Settings(BaseSettings):
         description="A run still waiting for its START or RESUME message this long (its "
         "client died before sending it) is sent one by the orchestrators' housekeeping.",
     )
+    max_start_attempts: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="A stranded run's START or RESUME is re-sent at most this many times; "
+        "then the run ends FAILED (StartUndeliverable) instead of being re-sent for ever.",
+    )
+    presence_interval_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often an orchestrator announces itself in Redis; an orchestrator of "
+        "another application refuses to start in a namespace announced within 3 intervals.",
+    )
     housekeeping_interval_seconds: float = Field(
         300.0, gt=0, description="How often an orchestrator drops index entries of expired runs."
     )
+    once_ttl_seconds: float = Field(
+        7 * 24 * 3600,
+        gt=0,
+        description="How long a handler's ctx.once() mark is kept (it must outlive every "
+        "redelivery of the command; by default as long as a finished run is kept).",
+    )
+    start_attempts: int = Field(
+        0,
+        ge=0,
+        description="How many times a service worker tries to declare its queues and start "
+        "consuming before it gives up (0 = until it succeeds or is stopped).",
+    )
+    start_attempt_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest time one start attempt of a service worker may take."
+    )
+    start_backoff_max_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest pause between two start attempts of a service worker (the pause "
+        "doubles from 0.1 s up to this).",
+    )
     log_level: str = Field("INFO", description="Level of orch_serv's structlog output.")
-    log_format: str = Field("console", pattern="^(console|json)$", description="console or json.")
+    log_format: Literal["console", "json"] = Field(
+        "console", description="Log lines on stderr: console (for people) or json."
+    )
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _check_amqp_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_amqp_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_redis_url(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(
+                f"unknown log level {value!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+            )
+        return level
 
     def urls(self, *, embedded_default: bool = False) -> tuple[str, str]:
         """(AMQP URL, Redis URL) to use: the configured ones, else the local servers, or the

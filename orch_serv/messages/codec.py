@@ -33,7 +33,8 @@ def decode(
     """Parse bytes into an envelope with an untyped body.
 
     Raises :class:`DecodeError` (with a reason fit for a dead-letter header) for bytes that are
-    not JSON, not an envelope, or of an unsupported protocol version, and
+    not JSON, not an envelope, or of an unsupported protocol version (whatever the decoder
+    raised: nesting beyond its recursion limit, numbers out of range...), and
     :class:`MessageTooLarge` when ``max_bytes`` is set and exceeded.
     """
     if max_bytes and len(data) > max_bytes:
@@ -48,6 +49,10 @@ def decode(
         return WireEnvelope.model_validate_json(data)
     except ValidationError as exc:
         raise DecodeError(_describe(exc)) from exc
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        # Whatever else the decoder or a validator lets escape (deep nesting, huge numbers):
+        # still a bad message, never a crash of the consumer.
+        raise DecodeError(f"undecodable message: {type(exc).__name__}: {exc}"[:1024]) from exc
 
 
 def _describe(exc: ValidationError) -> str:

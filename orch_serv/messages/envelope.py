@@ -9,11 +9,28 @@ orch_serv 0.2 allowed. orch_serv's message hooks (``get_source``, ``set_source``
 from __future__ import annotations
 
 import time
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Mapping
+from typing import Annotated, Any, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from orch_serv.constants import EventStatus, Lane, MessageKind
+from orch_serv.messages.limits import (
+    AttemptNumber,
+    DurationMs,
+    JsonValue,
+    StepIndex,
+    Timestamp,
+    check_details,
+    check_json_numbers,
+)
 
 BodyT = TypeVar("BodyT")
 
@@ -26,7 +43,26 @@ class ErrorInfo(BaseModel):
     type: str = Field(description="Error class or code, e.g. 'ValidationError'.")
     message: str = Field(description="Human-readable explanation.")
     retryable: bool = Field(True, description="False when retrying cannot succeed.")
-    details: dict[str, Any] | None = Field(None, description="Extra machine-readable data.")
+    details: Annotated[dict[str, Any] | None, AfterValidator(check_details)] = Field(
+        None,
+        description="Extra machine-readable data (JSON numbers in range; 'retry_after' is "
+        "the delay in seconds a handler asked for).",
+    )
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> ErrorInfo:
+        """Rebuild an error read back from the store: validated, but an error stored before
+        the envelope's numeric limits were checked is kept as it was rather than refused
+        (reading a run's history must never fail on old data)."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError:
+            return cls.model_construct(
+                type=str(data.get("type", "")),
+                message=str(data.get("message", "")),
+                retryable=bool(data.get("retryable", True)),
+                details=data.get("details") if isinstance(data.get("details"), dict) else None,
+            )
 
 
 class StatusInfo(BaseModel):
@@ -36,7 +72,7 @@ class StatusInfo(BaseModel):
 
     name: str = Field(description="Status name, e.g. 'validated'.")
     status: EventStatus = Field(EventStatus.OK, description="OK or FAILED.")
-    lineage: dict[str, Any] | None = Field(
+    lineage: Annotated[dict[str, Any] | None, AfterValidator(check_json_numbers)] = Field(
         None, description="Data lineage, e.g. {'files_incoming': [...], 'files_outgoing': [...]}."
     )
     message: str | None = Field(None, description="Free text for operators.")
@@ -55,18 +91,18 @@ class Envelope(BaseModel, Generic[BodyT]):
     run_id: str = Field(description="The run this message belongs to (its trace id / token).")
     flow: str | None = Field(None, description="Flow name.")
     flow_version: str | None = Field(None, description="Flow version the run is pinned to.")
-    step: int = Field(0, ge=0, description="0-based index of the step in the flow.")
+    step: StepIndex = Field(0, description="0-based index of the step in the flow.")
     step_name: str | None = Field(None, description="Name of the step's block.")
-    attempt: int = Field(1, ge=1, description="1-based attempt of the step.")
+    attempt: AttemptNumber = Field(1, description="1-based attempt of the step.")
     lane: Lane = Field(Lane.RUN, description="'run', or 'compensate' for an undo command.")
     service: str | None = Field(None, description="Service that executes the command.")
     command: str | None = Field(None, description="Command the service must execute.")
     source: str | None = Field(None, description="Last block that processed the message.")
     target: str | None = Field(None, description="Single block to execute instead of a flow.")
     reply_to: str | None = Field(None, description="Routing key for the reply.")
-    deadline: float | None = Field(None, description="Unix time after which the work is moot.")
+    deadline: Timestamp | None = Field(None, description="Unix time after which the work is moot.")
     traceparent: str | None = Field(None, description="W3C trace context.")
-    created_at: float = Field(default_factory=time.time, description="Unix time of creation.")
+    created_at: Timestamp = Field(default_factory=time.time, description="Unix time of creation.")
     # validate_default: a missing body is fine for Envelope[Any] (the wire form), but
     # Envelope[MyBody] rejects it, as orch_serv did.
     body: BodyT = Field(
@@ -76,11 +112,18 @@ class Envelope(BaseModel, Generic[BodyT]):
     )
     error: ErrorInfo | None = Field(None, description="Set on a failed reply.")
     status: StatusInfo | None = Field(None, description="Set on a status event.")
-    duration_ms: float | None = Field(None, description="Handler time, on replies.")
+    duration_ms: DurationMs | None = Field(None, description="Handler time, on replies.")
     notify_start: bool = Field(
         False, description="On commands: send a heartbeat when the work starts (timeouts)."
     )
-    progress: Any = Field(None, description="On heartbeats: the handler's progress report.")
+    progress: JsonValue = Field(None, description="On heartbeats: the handler's progress report.")
+
+    @field_validator("body", mode="after")
+    @classmethod
+    def _body_numbers(cls, body: Any) -> Any:
+        """A JSON body must carry numbers the store can keep (a typed body's model is not
+        looked into: its own fields say what it accepts)."""
+        return check_json_numbers(body)
 
     # -- orch_serv 0.2 hooks --------------------------------------------------------------------
     def get_source(self) -> str | None:

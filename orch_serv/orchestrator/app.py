@@ -39,7 +39,12 @@ class Running(Client):
     def __init__(
         self, transport: Transport, store: RunStore, engine: Engine, workers: list[ServiceWorker]
     ) -> None:
-        super().__init__(transport, store, clock=engine.clock)
+        super().__init__(
+            transport,
+            store,
+            clock=engine.clock,
+            max_message_bytes=engine.settings.max_message_bytes,
+        )
         self.engine = engine
         self.workers = workers
 
@@ -84,7 +89,9 @@ class Orchestrator:
         """Run the engine (and optionally the services) on already-open backends."""
         engine = Engine(self.registry, transport, store, settings, clock=clock)
         workers = (
-            [ServiceWorker(s, transport, settings) for s in self.services] if with_services else []
+            [ServiceWorker(s, transport, settings, store=store) for s in self.services]
+            if with_services
+            else []
         )
         async with AsyncExitStack() as stack:
             for worker in workers:

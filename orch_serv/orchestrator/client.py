@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from orch_serv.constants import EventKind, Lane, Phase, RunState
-from orch_serv.exceptions import ConfigurationError, FlowNotFound, InvalidRunState, RunNotFound
+from orch_serv.exceptions import (
+    ConfigurationError,
+    FlowNotFound,
+    IdempotencyConflict,
+    InvalidRunState,
+    MessageTooLarge,
+    RunNotFound,
+)
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.codec import encode, headers_for
 from orch_serv.messages.envelope import Envelope
-from orch_serv.orchestrator.engine import send_cancel
-from orch_serv.orchestrator.plan import resume_message, start_message
-from orch_serv.store.base import Event, NewRun, Outcome, Position, RunRecord, RunStore, Transition
+from orch_serv.orchestrator.cancel import send_cancel
+from orch_serv.orchestrator.core.dispatch import resume_message, start_message
+from orch_serv.settings import DEFAULT_MAX_MESSAGE_BYTES
+from orch_serv.store.base import (
+    CreateResult,
+    Event,
+    NewRun,
+    Outcome,
+    Position,
+    RunRecord,
+    RunStore,
+    Transition,
+)
 from orch_serv.transport.base import Transport
 
 #: How long a client trusts the flow definition it looked up (starts skip two Redis reads).
@@ -35,7 +53,11 @@ def new_run_id() -> str:
 
 
 class Client:
-    """Starts runs of the flows that orchestrators registered, and reads runs back."""
+    """Starts runs of the flows that orchestrators registered, and reads runs back.
+
+    ``max_message_bytes`` is the largest start message it sends (``Settings.max_message_bytes``
+    of the orchestrators, which dead-letter anything larger): a larger start is refused with
+    :class:`MessageTooLarge` before anything is written."""
 
     def __init__(
         self,
@@ -43,14 +65,20 @@ class Client:
         store: RunStore,
         *,
         clock: Callable[[], float] = time.time,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.transport = transport
         self.store = store
         self.clock = clock
+        self.max_message_bytes = max_message_bytes
         self._specs: dict[tuple[str | None, str | None], tuple[FlowSpec, float]] = {}
 
     async def resolve(self, flow: str | None = None, target: str | None = None) -> FlowSpec:
-        """The registered definition a start would run (falling back to the defaults).
+        """The registered definition a start would run: the block ``target``, else the flow
+        ``flow``, else (neither named) the registered default flow, then default block.
+
+        A name that is not registered raises :class:`FlowNotFound` with the registered names
+        and the closest one ("did you mean 'profile'?"); it never falls back to a default.
         Kept for ``SPEC_CACHE_SECONDS``: a redeployed flow is picked up within that time."""
         key = (flow, target)
         cached = self._specs.get(key)
@@ -62,27 +90,26 @@ class Client:
         return spec
 
     async def _resolve(self, flow: str | None, target: str | None) -> FlowSpec:
-        default_flow, default_block = await self.store.defaults()
         if target is not None:
-            spec = await self.store.get_spec("block", target)
-            if spec is None and default_block:
-                spec = await self.store.get_spec("block", default_block)
-            what = f"block {target!r}"
+            kind, name = "block", target
         elif flow is not None:
-            spec = await self.store.get_spec("flow", flow)
-            if spec is None and default_flow:
-                spec = await self.store.get_spec("flow", default_flow)
-            what = f"flow {flow!r}"
+            kind, name = "flow", flow
         else:
-            raise FlowNotFound("give a flow or a target block")
+            return await self._default()
+        spec = await self.store.get_spec(kind, name)
         if spec is None:
-            known = [
-                s.name
-                for s in await self.store.list_specs()
-                if s.kind == ("block" if target is not None else "flow")
-            ]
-            raise FlowNotFound(f"unknown {what}; registered: {known}")
+            known = sorted(s.name for s in await self.store.list_specs() if s.kind == kind)
+            raise FlowNotFound(unknown_name_message(kind, name, known))
         return spec
+
+    async def _default(self) -> FlowSpec:
+        default_flow, default_block = await self.store.defaults()
+        for kind, name in (("flow", default_flow), ("block", default_block)):
+            if name:
+                spec = await self.store.get_spec(kind, name)
+                if spec is not None:
+                    return spec
+        raise FlowNotFound("give a flow or a target block: no default flow is registered")
 
     async def start(
         self,
@@ -94,16 +121,31 @@ class Client:
         traceparent: str | None = None,
         deadline: float | None = None,
     ) -> str:
-        """Start a run and return its id. A second start with the same ``key`` returns the
-        first run's id (and starts nothing new). ``deadline`` (seconds) overrides the flow's
-        run deadline."""
+        """Start a run and return its id. ``flow``/``target`` are resolved by
+        :meth:`resolve` (an unknown name raises :class:`FlowNotFound`).
+
+        A second start with the same ``key`` returns the first run's id (and starts nothing
+        new); with a ``key`` that names a run of another flow or block it raises
+        :class:`IdempotencyConflict`. A start message larger than ``max_message_bytes``
+        raises :class:`MessageTooLarge` before anything is written. ``deadline`` (seconds,
+        > 0) overrides the flow's run deadline."""
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
         transport = self._transport()
         spec = await self.resolve(flow, target)
+        run_id = new_run_id()
+        message = start_message(run_id, spec.kind, spec.name, spec.version, body, traceparent)
+        data = encode(message)
+        if len(data) > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"the start of {spec.kind} {spec.name!r} is {len(data)} bytes, over the limit "
+                f"of {self.max_message_bytes} bytes (max_message_bytes); nothing was started"
+            )
         now = self.clock()
         limit = deadline if deadline is not None else spec.deadline
         created = await self.store.create_run(
             NewRun(
-                run_id=new_run_id(),
+                run_id=run_id,
                 spec=spec,
                 input=body,
                 now=now,
@@ -111,24 +153,46 @@ class Client:
                 deadline=None if limit is None else now + limit,
             )
         )
-        if not created.created and created.state is not RunState.PENDING:
-            return created.run_id
-        name, kind, version = spec.name, str(spec.kind), spec.version
         if not created.created:
-            # An earlier start with this key may have died before publishing: publish again,
-            # for the definition and body that run was created with.
-            existing = await self.store.get_run(created.run_id)
-            if existing is None:
-                return created.run_id
-            body, name, kind, version = (
-                existing.input,
-                existing.flow,
-                existing.kind,
-                existing.version,
+            return await self._started_before(transport, created, spec, key, traceparent)
+        await self._send(transport, message, data)
+        return run_id
+
+    async def _started_before(
+        self,
+        transport: Transport,
+        created: CreateResult,
+        spec: FlowSpec,
+        key: str | None,
+        traceparent: str | None,
+    ) -> str:
+        """The run that already holds ``key``: the same flow's run is returned (its start
+        published again while it is PENDING: the first client may have died before it);
+        another flow's is a conflict."""
+        existing = await self.store.get_run(created.run_id)
+        if existing is None:  # expired in between
+            return created.run_id
+        if (existing.kind, existing.flow) != (spec.kind, spec.name):
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} already belongs to run {existing.run_id!r} of "
+                f"{existing.kind} {existing.flow!r}, not {spec.kind} {spec.name!r}; "
+                "use another key",
+                key=key or "",
+                run_id=existing.run_id,
+                flow=existing.flow,
+                kind=existing.kind,
             )
-        message = start_message(created.run_id, kind, name, version, body, traceparent)
-        await self._send(transport, message)
-        return created.run_id
+        if existing.state is RunState.PENDING:
+            message = start_message(
+                existing.run_id,
+                existing.kind,
+                existing.flow,
+                existing.version,
+                existing.input,
+                traceparent,
+            )
+            await self._send(transport, message)
+        return existing.run_id
 
     def _transport(self) -> Transport:
         if self.transport is None:
@@ -136,11 +200,11 @@ class Client:
         return self.transport
 
     @staticmethod
-    async def _send(transport: Transport, message: Envelope[Any]) -> None:
+    async def _send(transport: Transport, message: Envelope[Any], data: bytes = b"") -> None:
         await transport.declare_orchestrator()  # idempotent, and cached by the transport
         await transport.publish(
             transport.topology.orchestrator_key,
-            encode(message),
+            data or encode(message),
             message_id=message.message_id,
             headers=headers_for(message),
             kind=message.kind.value,
@@ -252,3 +316,17 @@ class Client:
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait until the run is finished (raises TimeoutError)."""
         return await self.store.wait_finished(run_id, timeout)
+
+
+def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
+    """ "unknown flow 'profil': did you mean 'profile'? registered flows: ..." (or that none
+    is registered, which usually means another namespace or no orchestrator yet)."""
+    if not known:
+        return (
+            f"unknown {kind} {name!r}: no {kind}s are registered "
+            "(is an orchestrator running with this namespace and key prefix?)"
+        )
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(repr(k) for k in known)
+    return f"unknown {kind} {name!r}:{hint} registered {kind}s: {listed}"

@@ -11,7 +11,9 @@ from typing import Any
 import structlog
 
 from orch_serv.constants import EventStatus, MessageKind
+from orch_serv.exceptions import ConfigurationError
 from orch_serv.messages.envelope import Envelope, StatusInfo
+from orch_serv.store.base import RunStore
 
 Publisher = Callable[[Envelope[Any]], Awaitable[None]]
 
@@ -21,6 +23,8 @@ class HandlerContext:
 
     ``await ctx.status("validated", lineage={"files_incoming": [...], "files_outgoing": [...]})``
     records a status event on the run (``ctx.status_sync`` from a synchronous handler).
+    ``if await ctx.once("charge"): ...`` guards an effect against redeliveries of the
+    command (``ctx.once_sync`` from a synchronous handler); see ``docs/handlers.md``.
     """
 
     def __init__(
@@ -31,16 +35,25 @@ class HandlerContext:
         publish: Publisher,
         loop: asyncio.AbstractEventLoop,
         logger: structlog.typing.FilteringBoundLogger,
+        store: RunStore | None = None,
+        once_ttl: float = 7 * 24 * 3600,
     ) -> None:
         self.message = command
         self.service = service
+        self._store = store
+        self._once_ttl = once_ttl
         self._publish = publish
         self._loop = loop
         self._seq = itertools.count(1)
         self._cancelled = threading.Event()
         self._task: asyncio.Future[Any] | None = None
         self.log = logger.bind(
-            run_id=command.run_id, step=command.step, attempt=command.attempt, service=service
+            run_id=command.run_id,
+            step=command.step,
+            attempt=command.attempt,
+            service=service,
+            command=command.command,
+            message_id=command.message_id,
         )
 
     @property
@@ -66,6 +79,13 @@ class HandlerContext:
     @property
     def message_id(self) -> str:
         """'{run_id}:{step}:{attempt}': stable across redeliveries, for idempotent effects."""
+        return self.message.message_id
+
+    @property
+    def idempotency_key(self) -> str:
+        """The natural idempotency key of this execution: the command's deterministic id
+        (the same on every redelivery of the command; a retry is a new attempt, a new key).
+        Use it as the request id of an external API that deduplicates requests."""
         return self.message.message_id
 
     @property
@@ -139,3 +159,31 @@ class HandlerContext:
             self.status(name, lineage=lineage, status=status, message=message), self._loop
         )
         future.result()
+
+    async def once(self, key: str | None = None, ttl: float | None = None) -> bool:
+        """True the first time it is called for this (run, step, attempt, lane) and ``key``,
+        False on every later call, including from a redelivery of the command in another
+        process: guard an effect with it so that a redelivered command does not repeat it.
+
+        Backed by Redis ``SET NX PX``; the mark expires after ``ttl`` seconds (default
+        ``Settings.once_ttl_seconds``). It marks *before* the effect: if the process dies
+        between the mark and the effect, the effect never happens on a redelivery either
+        (see ``docs/handlers.md``). Raises :class:`~orch_serv.exceptions.ConfigurationError`
+        when the service runs without a run store.
+        """
+        if self._store is None:
+            raise ConfigurationError(
+                "ctx.once() needs a run store: this service worker was started without one "
+                "(give ServiceWorker a store=..., as `orch-serv service` and "
+                "Orchestrator.run() do)"
+            )
+        if ttl is not None and not ttl > 0:
+            raise ValueError(f"ctx.once() ttl must be a positive number of seconds, got {ttl!r}")
+        token = self.message.message_id if key is None else f"{self.message.message_id}:{key}"
+        return await self._store.mark_once(
+            self.run_id, token, self._once_ttl if ttl is None else ttl
+        )
+
+    def once_sync(self, key: str | None = None, ttl: float | None = None) -> bool:
+        """:meth:`once` for synchronous handlers running in the thread pool."""
+        return asyncio.run_coroutine_threadsafe(self.once(key, ttl), self._loop).result()

@@ -1,9 +1,11 @@
 """The service runtime: consumes a service's queue, runs handlers, replies, then acks.
 
-Order per command (ARCHITECTURE section 7): decode -> validate the body -> run the handler
--> publish the reply and await its confirm -> ack the command -> run the post-processor.
-A crash anywhere before the ack means RabbitMQ redelivers the command: handlers run at least
-once per (run, step, attempt), and the deterministic message id lets them be idempotent.
+Order per command (ARCHITECTURE section 7): decode -> check that the command is still
+current (with a run store) -> validate the body -> run the handler -> publish the reply and
+await its confirm -> ack the command -> run the post-processor. A crash anywhere before the
+ack means RabbitMQ redelivers the command: handlers run at least once per (run, step,
+attempt), and ``ctx.once`` / the deterministic message id let them be idempotent
+(``docs/handlers.md``).
 """
 
 from __future__ import annotations
@@ -12,59 +14,50 @@ import asyncio
 import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any, Self
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError
+import structlog
 
 from orch_serv.constants import MessageKind
-from orch_serv.exceptions import HandlerError, MsgException, RetryAfter, TransportError
+from orch_serv.exceptions import MsgException, StoreError, TransportError, Unroutable
 from orch_serv.inflight import Inflight
 from orch_serv.logs import get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import Envelope, ErrorInfo
+from orch_serv.service.backoff import Backoff, pause
 from orch_serv.service.context import HandlerContext
+from orch_serv.service.currency import stale_reason
 from orch_serv.service.definition import Service
-from orch_serv.service.handler import HandlerSpec
+from orch_serv.service.invoke import invoke, post_process
+from orch_serv.service.replies import build_reply, error_info
 from orch_serv.settings import Settings
+from orch_serv.store.base import RunStore
 from orch_serv.transport.base import Consumer, Delivery, Transport
 
 log = get_logger("service")
 
 
-def error_info(exc: BaseException, *, body: bool = True) -> ErrorInfo:
-    """The structured error a reply carries for an exception raised by a handler (``body``:
-    a ValidationError came from validating the step's body, not from the handler's code)."""
-    if isinstance(exc, RetryAfter):
-        return ErrorInfo(
-            type=exc.type,
-            message=exc.message,
-            retryable=True,
-            details={"retry_after": exc.delay},
-        )
-    if isinstance(exc, HandlerError):
-        return ErrorInfo(type=exc.type, message=exc.message, retryable=exc.retryable)
-    if isinstance(exc, ValidationError):
-        details = exc.errors(include_url=False, include_input=False, include_context=False)
-        what = "body failed validation" if body else f"{exc.title} failed validation"
-        return ErrorInfo(
-            type="ValidationError",
-            message=f"{what}: {exc.error_count()} error(s)",
-            retryable=False,
-            details={"errors": details},
-        )
-    return ErrorInfo(type=type(exc).__name__, message=str(exc) or repr(exc), retryable=True)
-
-
 class ServiceWorker:
-    """Hosts the handlers of one :class:`Service` on a transport."""
+    """Hosts the handlers of one :class:`Service` on a transport.
 
-    def __init__(self, service: Service, transport: Transport, settings: Settings) -> None:
+    With a ``store`` (the run store the orchestrators use), a command whose run was
+    cancelled, finished or moved past its step/attempt is acked without running its handler,
+    and handlers can use ``ctx.once``. Without one, every command is executed.
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        transport: Transport,
+        settings: Settings,
+        *,
+        store: RunStore | None = None,
+    ) -> None:
         service.validate()
         self.service = service
         self.transport = transport
         self.settings = settings
+        self.store = store
         self._pool = ThreadPoolExecutor(
             max_workers=settings.handler_threads, thread_name_prefix=f"svc-{service.name}"
         )
@@ -72,12 +65,60 @@ class ServiceWorker:
         self._control: Consumer | None = None
         self._queue = ""
         self._inflight = Inflight()
-        self._running: dict[str, HandlerContext] = {}
+        #: the commands being handled (by id of their context: duplicates of one command
+        #: may run at once), for cancel notices
+        self._running: dict[int, HandlerContext] = {}
         self._stopped = False
+        self._stopping = asyncio.Event()
+        self._requeue_backoff = Backoff(0.1, 5.0)
         self.log = log.bind(service=service.name)
 
+    # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Declare the queues and start consuming."""
+        """Declare the queues and start consuming. A broker failure while starting (the
+        connection dropped, a declare failed) is retried with exponential back-off, each
+        attempt bounded by ``start_attempt_timeout_seconds``, until it succeeds, the worker
+        is stopped, or ``start_attempts`` (0 = no limit) attempts failed: then
+        :class:`~orch_serv.exceptions.TransportError` is raised."""
+        longest = self.settings.start_backoff_max_seconds
+        backoff = Backoff(min(0.1, longest), longest)
+        attempt = 0
+        while not self._stopped:
+            attempt += 1
+            try:
+                async with asyncio.timeout(self.settings.start_attempt_timeout_seconds):
+                    await self._start_consuming()
+            except (TransportError, TimeoutError) as exc:
+                await self._close_consumers()
+                reason = (
+                    str(exc) or f"no answer within {self.settings.start_attempt_timeout_seconds} s"
+                )
+                limit = self.settings.start_attempts
+                if limit and attempt >= limit:
+                    self.log.error("service_start_failed", attempts=attempt, error=reason)
+                    raise TransportError(
+                        f"service {self.service.name!r} could not start after {attempt} "
+                        f"attempt(s): {reason}"
+                    ) from exc
+                delay = backoff.next()
+                self.log.warning(
+                    "service_start_retry", attempt=attempt, delay=round(delay, 3), error=reason
+                )
+                await pause(delay, self._stopping)
+                continue
+            if self._stopped:  # stop() ran while this attempt was under way
+                await self._close_consumers()
+                break
+            self.log.info(
+                "service_started",
+                queue=self._queue,
+                commands=self.service.commands,
+                attempt=attempt,
+            )
+            return
+        self.log.info("service_start_abandoned", attempts=attempt)
+
+    async def _start_consuming(self) -> None:
         self._queue = await self.transport.declare_service(self.service.name)
         await self.transport.declare_orchestrator()  # replies must always be routable
         self._control = await self.transport.consume_control(self._on_control)
@@ -86,24 +127,30 @@ class ServiceWorker:
             self._inflight.wrap(self._on_delivery),
             prefetch=self.settings.service_prefetch,
         )
-        self.log.info("service_started", queue=self._queue, commands=self.service.commands)
+
+    async def _close_consumers(self) -> None:
+        for consumer in (self._consumer, self._control):
+            if consumer is not None:
+                with contextlib.suppress(TransportError, TimeoutError):
+                    async with asyncio.timeout(self.settings.connect_timeout_seconds):
+                        await consumer.close()
+        self._consumer = self._control = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop consuming, let in-flight handlers finish within ``grace`` seconds, and cancel
-        the rest (their commands are not acked, so RabbitMQ redelivers them). Idempotent."""
+        the rest (their commands are not acked, so RabbitMQ redelivers them). Idempotent;
+        also ends a :meth:`start` that is still retrying."""
         if self._stopped:
             return
         self._stopped = True
+        self._stopping.set()
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         if self._consumer is not None:
             await self._consumer.cancel()
         cancelled = await self._inflight.drain(grace)
         if cancelled:
             self.log.warning("service_drain_timeout", cancelled=cancelled)
-        if self._consumer is not None:
-            await self._consumer.close()
-        if self._control is not None:
-            await self._control.close()
+        await self._close_consumers()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.log.info("service_stopped")
 
@@ -117,12 +164,53 @@ class ServiceWorker:
     # -- per message -------------------------------------------------------------------------
     async def _on_delivery(self, delivery: Delivery) -> None:
         try:
-            await self._handle(delivery)
+            command = decode(
+                delivery.body, dict(delivery.headers), max_bytes=self.settings.max_message_bytes
+            )
+        except MsgException as exc:
+            self.log.warning(
+                "command_dead_lettered", reason=exc.message, delivery=delivery.message_id
+            )
+            await self._dead_letter(delivery, exc.message)
+            return
+        # every log line of this delivery (handler's own structlog lines included) says which
+        # run, step, attempt and command it is about
+        with structlog.contextvars.bound_contextvars(
+            service=self.service.name,
+            run_id=command.run_id,
+            step=command.step,
+            attempt=command.attempt,
+            command=command.command,
+            message_id=command.message_id,
+        ):
+            try:
+                await self._handle(command, delivery)
+            except Unroutable as exc:
+                # Nobody can ever receive the reply: answering again cannot succeed.
+                reason = f"the reply cannot be routed, the command can never be answered: {exc}"
+                self.log.error("command_unanswerable", reason=reason)
+                await self._dead_letter(delivery, reason)
+            except (TransportError, StoreError) as exc:
+                # Broker or store trouble: give the command back after a short back-off
+                # (or the broker redelivers it once the channel is gone).
+                delay = self._requeue_backoff.next()
+                self.log.warning("command_requeued", error=str(exc), delay=round(delay, 3))
+                await pause(delay, self._stopping)
+                with contextlib.suppress(TransportError):
+                    await delivery.requeue()
+            else:
+                self._requeue_backoff.reset()
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Copy to the dead-letter queue with ``reason``; if even that fails, reject the
+        delivery without requeue, so that the broker dead-letters it (no endless loop)."""
+        try:
+            await self.transport.dead_letter(delivery, reason, queue=self._queue)
         except TransportError:
-            # Not acked: give it back (or the broker redelivers it once the channel is gone).
-            self.log.warning("command_not_acked", exc_info=True)
-            with contextlib.suppress(TransportError):
-                await delivery.requeue()
+            self.log.error("dead_letter_failed", reason=reason, exc_info=True)
+            if not delivery.settled:
+                with contextlib.suppress(TransportError):
+                    await delivery.reject()
 
     async def _on_control(self, delivery: Delivery) -> None:
         """A cancel notice: stop the in-flight handlers it names."""
@@ -135,22 +223,37 @@ class ServiceWorker:
         if notice.kind is not MessageKind.CANCEL:
             return
         target = notice.body.get("message_id") if isinstance(notice.body, dict) else None
-        for message_id, ctx in list(self._running.items()):
-            if ctx.run_id == notice.run_id and target in (None, message_id):
+        for ctx in list(self._running.values()):
+            if ctx.run_id == notice.run_id and target in (None, ctx.message_id):
                 ctx.cancel()
 
-    async def _handle(self, delivery: Delivery) -> None:
-        try:
-            command = decode(
-                delivery.body, dict(delivery.headers), max_bytes=self.settings.max_message_bytes
-            )
-        except MsgException as exc:
-            self.log.warning("command_dead_lettered", reason=exc.message)
-            await self.transport.dead_letter(delivery, exc.message, queue=self._queue)
-            return
+    async def _handle(self, command: Envelope[Any], delivery: Delivery) -> None:
         if command.kind is not MessageKind.COMMAND:
             reason = f"expected a command, got a {command.kind.value} message"
-            await self.transport.dead_letter(delivery, reason, queue=self._queue)
+            self.log.warning("command_dead_lettered", reason=reason)
+            await self._dead_letter(delivery, reason)
+            return
+        ctx = HandlerContext(
+            command,
+            service=self.service.name,
+            publish=self._publish_to_orchestrator,
+            loop=asyncio.get_running_loop(),
+            logger=self.log,
+            store=self.store,
+            once_ttl=self.settings.once_ttl_seconds,
+        )
+        # registered before the currency check: a cancel notice that arrives while the run's
+        # position is read is not missed
+        self._running[id(ctx)] = ctx
+        try:
+            await self._execute(command, delivery, ctx)
+        finally:
+            self._running.pop(id(ctx), None)
+
+    async def _execute(
+        self, command: Envelope[Any], delivery: Delivery, ctx: HandlerContext
+    ) -> None:
+        if not await self._is_current(command, delivery, ctx):
             return
         spec = self.service.resolve(command.command)
         if spec is None:
@@ -160,112 +263,60 @@ class ServiceWorker:
                 f"known: {self.service.commands}",
                 retryable=False,
             )
+            self.log.warning("command_unknown", known=self.service.commands)
             await self._reply(command, None, unknown, 0.0)
             await delivery.ack()
             return
-        ctx = HandlerContext(
-            command,
-            service=self.service.name,
-            publish=self._publish_to_orchestrator,
-            loop=asyncio.get_running_loop(),
-            logger=self.log,
-        )
-        self._running[command.message_id] = ctx
         try:
             if command.notify_start:
                 await ctx.heartbeat()  # starts the execution and heartbeat clocks
             started = time.perf_counter()
-            result, extra, error = await self._invoke(spec, command, ctx)
+            result, extra, error = await invoke(spec, command, ctx, self._pool)
             duration_ms = (time.perf_counter() - started) * 1000
         finally:
-            self._running.pop(command.message_id, None)
+            self._running.pop(id(ctx), None)
         await self._reply(command, result, error, duration_ms)
         await delivery.ack()
         if error is None and spec.post is not None:
-            await self._post_process(spec, result, extra, ctx)
+            await post_process(spec, result, extra, ctx, self._pool)
 
-    async def _invoke(
-        self, spec: HandlerSpec, command: Envelope[Any], ctx: HandlerContext
-    ) -> tuple[Any, Any, ErrorInfo | None]:
-        try:
-            body = spec.parse(command.body)
-        except ValidationError as exc:
-            return None, None, error_info(exc)
-        try:
-            args = (body, ctx) if spec.takes_context else (body,)
-            if spec.is_async:
-                work = asyncio.ensure_future(spec.fn(*args))
-                ctx.attach(work)
-                output = await work
-            else:
-                loop = asyncio.get_running_loop()
-                output = await loop.run_in_executor(self._pool, partial(spec.fn, *args))
-            if ctx.cancelled:
-                raise asyncio.CancelledError
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if not ctx.cancelled or (current is not None and current.cancelling()):
-                raise  # the worker itself is stopping: the command goes back to the queue
-            ctx.log.info("handler_cancelled", command=spec.command)
-            error = ErrorInfo(type="Cancelled", message="the run was cancelled", retryable=False)
-            return None, None, error
-        except Exception as exc:
-            ctx.log.info("handler_failed", command=spec.command, error=repr(exc))
-            return None, None, error_info(exc, body=False)
-        extra = None
-        if type(output) is tuple and len(output) == 2:
-            output, extra = output
-        if output is None:
-            output = command.body
-        elif isinstance(output, BaseModel):
-            output = output.model_dump(mode="json")
-        return output, extra, None
-
-    async def _post_process(
-        self, spec: HandlerSpec, result: Any, extra: Any, ctx: HandlerContext
-    ) -> None:
-        assert spec.post is not None
-        try:
-            if spec.post_is_async:
-                await spec.post(result, extra, ctx)
-            else:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._pool, partial(spec.post, result, extra, ctx))
-        except Exception:
-            ctx.log.warning("post_process_failed", command=spec.command, exc_info=True)
+    async def _is_current(
+        self, command: Envelope[Any], delivery: Delivery, ctx: HandlerContext
+    ) -> bool:
+        """With a store: False (the command settled here) when the command's run is unknown
+        (dead-lettered: the service may use another key prefix than the orchestrators) or
+        no longer at the command's step and attempt (acked without running)."""
+        if self.store is None:
+            return True
+        position = await self.store.position(command.run_id)
+        if position is None:
+            reason = f"unknown run {command.run_id!r} (no such run in the store, or expired)"
+            self.log.warning("command_dead_lettered", reason=reason)
+            await self._dead_letter(delivery, reason)
+            return False
+        why = stale_reason(position, command)
+        if why is None and ctx.cancelled:
+            why = "a cancel notice for it arrived before its handler started"
+        if why is None:
+            return True
+        self.log.info("command_skipped", reason=why, run_state=position.state.value)
+        await delivery.ack()
+        return False
 
     async def _reply(
         self, command: Envelope[Any], result: Any, error: ErrorInfo | None, duration_ms: float
     ) -> None:
         """Publish the reply and await its confirm (the command is acked only after this)."""
-        reply = command.answer(
-            MessageKind.REPLY,
-            ":reply",
+        reply, payload = build_reply(
+            command,
             service=self.service.name,
-            source=command.step_name,
-            body=result,
+            result=result,
             error=error,
-            duration_ms=round(duration_ms, 3),
+            duration_ms=duration_ms,
+            max_bytes=self.settings.max_message_bytes,
         )
-        try:
-            payload = encode(reply)
-        except (PydanticSerializationError, TypeError, ValueError) as exc:
-            reply.body = None
-            reply.error = ErrorInfo(
-                type="ResultNotSerializable",
-                message=f"handler result is not JSON-serialisable: {exc}",
-                retryable=False,
-            )
-            payload = encode(reply)
-        limit = self.settings.max_message_bytes
-        if len(payload) > limit:
-            reply.body = None
-            reply.error = ErrorInfo(
-                type="ResultTooLarge",
-                message=f"the reply of {len(payload)} bytes exceeds the limit of {limit}",
-                retryable=False,
-            )
-            payload = encode(reply)
+        if reply.error is not None and error is None:
+            self.log.warning("reply_replaced", error_type=reply.error.type)
         await self.transport.publish(
             command.reply_to or self.transport.topology.orchestrator_key,
             payload,

@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orch_serv.constants import ACTIVE_STATES, EventKind, EventStatus, Phase, RunState
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.envelope import ErrorInfo
+from orch_serv.messages.limits import valid_timestamp
+
+if TYPE_CHECKING:
+    from orch_serv.store.replicas import Replicas
+    from orch_serv.store.shape import RunFields
 
 #: Field name -> key in the stored form of an event (see ``Event.to_storage``).
 STORAGE_KEYS = {
@@ -124,11 +129,13 @@ class Event:
 
     @classmethod
     def from_json_dict(cls, seq: int, data: Mapping[str, Any]) -> Event:
-        """Rebuild an event from its stored form."""
+        """Rebuild an event from its stored form. A time that is missing or unusable (null,
+        out of range: events stored before envelopes' timestamps were checked) reads as 0.0,
+        which the renderers show as no time at all."""
         error = data.get("error")
         return cls(
             kind=EventKind(data["kind"]),
-            time=float(data["time"]),
+            time=valid_timestamp(data.get("time")) or 0.0,
             seq=seq,
             step=data.get("step"),
             step_name=data.get("step_name"),
@@ -137,7 +144,7 @@ class Event:
             component=data.get("component"),
             duration_ms=data.get("duration_ms"),
             body=data.get("body"),
-            error=ErrorInfo.model_validate(error) if error else None,
+            error=ErrorInfo.from_stored(error) if error else None,
             message_id=data.get("message_id"),
             name=data.get("name"),
             reason=data.get("reason"),
@@ -228,7 +235,9 @@ class Transition:
     cause: str
     now: float
     step_name: str | None = None
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    #: What it writes besides the position: typed (``store.shape.RunFields``), or a mapping
+    #: of stored field names that ``RunFields.of`` checks.
+    fields: RunFields | Mapping[str, Any] = field(default_factory=dict)
     events: Sequence[Event] = ()
     statuses: Sequence[str] = ()
     #: Recorded (with a reason filled in by the store) when the check fails.
@@ -354,3 +363,18 @@ class RunStore(Protocol):
 
     async def housekeeping(self, now: float) -> int:
         """Drop index entries of runs that expired; returns how many."""
+
+    async def position(self, run_id: str) -> Position | None:
+        """Where the run is now (state, step, attempt, phase), or None if it does not exist:
+        one cheap read, made by a service worker before it starts a handler."""
+
+    async def mark_once(self, run_id: str, token: str, ttl: float) -> bool:
+        """Set the run's idempotency mark ``token`` unless it is already set (expiring after
+        ``ttl`` seconds); True if this call set it. Backs ``HandlerContext.once``."""
+
+    def replicas(self, namespace: str) -> Replicas:
+        """The orchestrator replicas announced for an AMQP namespace."""
+
+    async def count_recovery(self, run_id: str, scope: str) -> int:
+        """Count one more re-sent START/RESUME of a stranded run at position ``scope``;
+        returns the count so far (0 when the run does not exist)."""

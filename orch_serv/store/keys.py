@@ -23,6 +23,10 @@ class Keys:
         """The set of statuses the run reached."""
         return f"{self.prefix}:run:{{{run_id}}}:st"
 
+    def once(self, run_id: str, token: str) -> str:
+        """An idempotency mark a handler set with ``ctx.once`` (token: command id and key)."""
+        return f"{self.prefix}:run:{{{run_id}}}:once:{token}"
+
     def run_timers(self, run_id: str) -> str:
         """The members of the timer set that belong to the run (to clear them at the end)."""
         return f"{self.prefix}:run:{{{run_id}}}:tm"

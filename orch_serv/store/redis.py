@@ -33,11 +33,15 @@ from orch_serv.store.base import (
 from orch_serv.store.embedded import embedded_client
 from orch_serv.store.keys import Keys
 from orch_serv.store.pipeliner import ScriptPipeliner
+from orch_serv.store.replicas import RedisReplicas
+from orch_serv.store.shape import Field, RunFields, lua_prelude
 from orch_serv.store.timers import TimerId, due_ms
+from orch_serv.urls import check_redis_url, mask_url
 
 
 def _lua(name: str) -> str:
-    return resources.files("orch_serv.store").joinpath("lua", name).read_text()
+    """A script with the constants it shares with Python (``shape.lua_prelude``) in front."""
+    return lua_prelude() + resources.files("orch_serv.store").joinpath("lua", name).read_text()
 
 
 def _dumps(value: Any) -> str:
@@ -65,6 +69,7 @@ class RedisRunStore:
         self._heartbeat = client.register_script(_lua("heartbeat.lua"))
         self._claim = client.register_script(_lua("claim_timers.lua"))
         self._release = client.register_script(_lua("release_timer.lua"))
+        self._position = client.register_script(_lua("position.lua"))
         self._pipeliner = ScriptPipeliner(client)
         self._closed = False
 
@@ -87,14 +92,20 @@ class RedisRunStore:
                 retention_seconds=retention_seconds,
                 clock=clock,
             )
-        client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=timeout, health_check_interval=30
-        )
+        try:
+            client = aioredis.Redis.from_url(
+                check_redis_url(url),
+                decode_responses=True,
+                socket_connect_timeout=timeout,
+                health_check_interval=30,
+            )
+        except ValueError as exc:
+            raise StoreError(f"invalid Redis URL: {exc}") from None
         try:
             await cast(Awaitable[bool], client.ping())
         except (RedisError, OSError) as exc:
             await client.aclose()
-            raise StoreError(f"cannot connect to Redis at {url}: {exc}") from exc
+            raise StoreError(f"cannot connect to Redis at {mask_url(url)}: {exc}") from exc
         return cls(client, prefix=prefix, retention_seconds=retention_seconds, clock=clock)
 
     async def close(self) -> None:
@@ -209,24 +220,43 @@ class RedisRunStore:
         """Apply one compare-and-set transition (one Lua call, one round trip)."""
         new = change.new
         terminal = new.state in TERMINAL_STATES
-        fields: list[Any] = []
-        for name, value in change.fields.items():
-            fields += [name, _dumps(value)]
+        written = RunFields.of(change.fields)
+        fields = [[name, _dumps(value)] for name, value in written.stored()]
         if change.step_name is not None:
-            fields += ["step_name", change.step_name]
+            fields.append([Field.STEP_NAME, change.step_name])
         if terminal:
-            fields += ["finished_at", repr(round(change.now, 6))]
-        events = [_dumps(e.to_storage()) for e in change.events]
-        ignored = _dumps(change.ignored.to_storage()) if change.ignored else ""
-        timers: list[Any] = []
-        for member, due in change.timers_add:
-            timers += [member, due_ms(due)]
+            fields.append([Field.FINISHED_AT, repr(round(change.now, 6))])
         expect = change.expect
-        states = ",".join(sorted({expect.state.value, *(s.value for s in change.also_states)}))
         phase = new.phase or (Phase.DONE if terminal else None)
         if phase is None:
             raise ValueError("a transition to an active state needs a phase")
         rid = change.run_id
+        argument = {
+            "prefix": self.keys.prefix,
+            "run_id": rid,
+            "cause": change.cause,
+            "now": repr(change.now),
+            "retention_ms": self.retention_ms if terminal else 0,
+            "expect": {
+                "states": sorted({expect.state.value, *(s.value for s in change.also_states)}),
+                "step": _any(expect.step),
+                "attempt": _any(expect.attempt),
+                "phase": "*" if expect.phase is None else expect.phase.value,
+            },
+            "new": {
+                "state": new.state.value,
+                "step": _any(new.step),
+                "attempt": _any(new.attempt),
+                "phase": phase.value,
+            },
+            "fields": fields,
+            "events": [_dumps(e.to_storage()) for e in change.events],
+            "statuses": list(change.statuses),
+            "timers_add": [[member, str(due_ms(due))] for member, due in change.timers_add],
+            "timers_remove": list(change.timers_remove),
+            "clear_timers": change.clear_timers,
+            "ignored": _dumps(change.ignored.to_storage()) if change.ignored else "",
+        }
         reply = await self._call(
             "transition",
             self._pipelined(
@@ -238,45 +268,16 @@ class RedisRunStore:
                     self.keys.timers,
                     self.keys.run_timers(rid),
                 ],
-                args=[
-                    self.keys.prefix,
-                    rid,
-                    states,
-                    _any(expect.step),
-                    _any(expect.attempt),
-                    "*" if expect.phase is None else expect.phase.value,
-                    new.state.value,
-                    _any(new.step),
-                    _any(new.attempt),
-                    phase.value,
-                    change.cause,
-                    repr(change.now),
-                    self.retention_ms if terminal else 0,
-                    ignored,
-                    "1" if change.clear_timers else "0",
-                    len(fields) // 2,
-                    *fields,
-                    len(events),
-                    *events,
-                    len(change.statuses),
-                    *change.statuses,
-                    len(timers) // 2,
-                    *timers,
-                    len(change.timers_remove),
-                    *change.timers_remove,
-                ],
+                args=[_dumps(argument)],
             ),
         )
-        outcome = Outcome(reply[0])
-        if outcome is Outcome.NOT_FOUND:
-            return TransitionResult(outcome)
-        applied = outcome is Outcome.APPLIED
-        phase = reply[4] if applied else reply[5]
+        outcome, state, step, attempt, phase_now, reason = reply
+        if outcome == Outcome.NOT_FOUND.value:
+            return TransitionResult(Outcome.NOT_FOUND)
         current = Position(
-            RunState(reply[1]), int(reply[2]), int(reply[3]), Phase(phase) if phase else None
+            RunState(state), int(step), int(attempt), Phase(phase_now) if phase_now else None
         )
-        reason = None if applied else reply[4]
-        return TransitionResult(outcome, current, reason)
+        return TransitionResult(Outcome(outcome), current, reason or None)
 
     async def heartbeat(self, beat: Beat) -> str:
         """Record a start notice / heartbeat (one Lua call)."""
@@ -361,6 +362,32 @@ class RedisRunStore:
         now = self.clock()
         records = (_record(rid, rows[2 * i], rows[2 * i + 1], now) for i, rid in enumerate(run_ids))
         return [r for r in records if r is not None]
+
+    async def position(self, run_id: str) -> Position | None:
+        """Where the run is now, or None if it does not exist: one read, pipelined with the
+        other script calls of this loop turn."""
+        state, step, attempt, phase = await self._call(
+            "position", self._pipelined(self._position, keys=[self.keys.run(run_id)], args=[])
+        )
+        if not state:
+            return None
+        return Position(
+            RunState(state),
+            int(step or 0),
+            int(attempt or 0),
+            Phase(phase) if phase else (Phase.DONE if RunState(state).terminal else None),
+        )
+
+    async def mark_once(self, run_id: str, token: str, ttl: float) -> bool:
+        """Set the idempotency mark ``token`` of the run unless it is set (``SET NX PX``,
+        expiring after ``ttl`` seconds); True if this call set it."""
+        created = await self._call(
+            "mark_once",
+            self._redis.set(
+                self.keys.once(run_id, token), "1", nx=True, px=max(1, round(ttl * 1000))
+            ),
+        )
+        return bool(created)
 
     async def find_by_key(self, key: str) -> str | None:
         """The run id started with ``key``, if that run still exists."""
@@ -472,6 +499,19 @@ class RedisRunStore:
                     found.append(record)
         return found
 
+    def replicas(self, namespace: str) -> RedisReplicas:
+        """The orchestrator replicas announced for an AMQP namespace."""
+        return RedisReplicas(self._redis, namespace)
+
+    async def count_recovery(self, run_id: str, scope: str) -> int:
+        """Count one more re-sent START/RESUME of a stranded run at position ``scope``
+        (0: no such run)."""
+        script = self._redis.register_script(_COUNT_RECOVERY)
+        count = await self._call(
+            "count_recovery", script(keys=[self.keys.run(run_id)], args=[f"recoveries:{scope}"])
+        )
+        return int(count)
+
     async def housekeeping(self, now: float | None = None) -> int:
         """Remove index entries whose run has expired; returns how many were removed."""
         now = self.clock() if now is None else now
@@ -496,6 +536,12 @@ class RedisRunStore:
                 removed += await self._call("housekeeping", self._redis.zrem(index, *gone))
         return removed
 
+
+#: HINCRBY only on a run that exists (a plain HINCRBY would create a hash for a gone run).
+_COUNT_RECOVERY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+"""
 
 _COMMAND_EVENTS = {
     EventKind.STEP_DISPATCHED: (Lane.RUN, ""),
@@ -533,8 +579,9 @@ def _float(raw: str | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _any(value: int | None) -> str | int:
-    return "*" if value is None else value
+def _any(value: int | None) -> str:
+    """A position member as the scripts compare it: its decimal string, '*' for any."""
+    return "*" if value is None else str(value)
 
 
 def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) -> RunRecord | None:
@@ -572,7 +619,7 @@ def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) ->
         input=_loads(row.get("input")),
         step_input=_loads(row.get("step_input")),
         result=_loads(row.get("result")),
-        error=ErrorInfo.model_validate(error) if error else None,
+        error=ErrorInfo.from_stored(error) if error else None,
         statuses=frozenset(statuses),
         expired=expired,
         hook_pending=_loads(row.get("hook_pending")) is True,

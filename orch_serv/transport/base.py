@@ -1,7 +1,9 @@
 """The transport contract the engine and the service runtime rely on.
 
-Implementations: :mod:`orch_serv.transport.rabbit` (aio-pika). Every publish returns only
-once the broker has confirmed it; deliveries are acknowledged manually.
+Implementations: :mod:`orch_serv.transport.rabbit` (aio-pika) and
+:mod:`orch_serv.transport.memory` (embedded). Every publish returns only once the broker has
+confirmed it; deliveries are acknowledged manually, and every delivery is settled whatever its
+handler does (:mod:`orch_serv.transport.guard`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,37 @@ class DeadLetter:
     headers: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """What the broker says about a queue right now."""
+
+    name: str
+    messages: int  #: ready to be delivered (not counting those delivered and not yet acked)
+    consumers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayFailure:
+    """A dead letter that could not be replayed; it stays in the dead-letter queue."""
+
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What :meth:`Transport.replay_dead_letters` did, letter by letter."""
+
+    replayed: tuple[str, ...] = ()  #: dead-letter ids published again and removed
+    failed: tuple[ReplayFailure, ...] = ()  #: left in the queue, with why
+    missing: tuple[str, ...] = ()  #: ids asked for that are not in the dead-letter queue
+
+    @property
+    def ok(self) -> bool:
+        """True when every letter asked for was replayed."""
+        return not self.failed and not self.missing
+
+
 class Delivery(Protocol):
     """One message handed to a consumer; it must be acked or dead-lettered exactly once."""
 
@@ -96,6 +129,14 @@ class Delivery(Protocol):
 
     async def requeue(self) -> None:
         """Give the message back to the queue (for shutdown)."""
+
+    async def reject(self) -> None:
+        """Refuse it for good: the broker moves it to the queue's dead-letter exchange (with
+        ``x-death``); the last resort when even copying it to the dead-letter queue fails."""
+
+    @property
+    def settled(self) -> bool:
+        """True once it was acked, requeued, rejected or dead-lettered."""
 
 
 DeliveryHandler = Callable[[Delivery], Awaitable[None]]
@@ -153,12 +194,18 @@ class Transport(Protocol):
     async def consume_control(self, handler: DeliveryHandler) -> Consumer:
         """Receive the notices of the control exchange on a queue of this process's own."""
 
+    async def queue_stats(self, queue: str) -> QueueStats | None:
+        """Ready messages and consumers of ``queue`` (declared passively: nothing is created);
+        None when the queue does not exist."""
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Look at up to ``limit`` dead letters without removing them."""
 
-    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
-        """Publish dead letters (all, or those ids) again to where they came from; returns
-        how many. Each leaves the dead-letter queue only once its copy is confirmed."""
+    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> ReplayResult:
+        """Publish dead letters (all, or those ids) again to the queue they came from. Each
+        leaves the dead-letter queue only once its copy is confirmed; one that cannot be
+        published stays, and is reported in :attr:`ReplayResult.failed` with why, while the
+        others are replayed."""
 
     async def purge_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
-        """Drop dead letters (all, or those ids); returns how many."""
+        """Drop dead letters (all, or those ids); returns how many (0: none of those ids)."""

@@ -13,6 +13,7 @@ exactly those of a single message, while RabbitMQ handles one message per batch.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,46 +103,106 @@ class PublishBatcher:
 
 
 def split_batch(body: bytes) -> list[bytes] | None:
-    """The envelopes of a batch body, each re-encoded; None if it is not a JSON array."""
+    """The envelopes of a batch body; None if it is not a JSON array.
+
+    The fast path parses the array with orjson and re-encodes each element. When that fails
+    (one element nested past orjson's recursion limits, not UTF-8, an integer beyond 64 bits,
+    broken JSON inside one element...), the array is split on its top-level commas instead,
+    each element kept byte for byte: every element is then decoded, and dead-lettered with its
+    own reason if need be, on its own, while the good elements of the batch are processed.
+    """
     try:
         elements = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(elements, list):
-        return None
-    return [orjson.dumps(e) for e in elements]
+        if not isinstance(elements, list):
+            return None
+        return [orjson.dumps(e) for e in elements]
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, RecursionError):
+        return split_raw(body)
+
+
+#: A JSON string (escapes included), or one of the characters that shape an array.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
+
+
+def split_raw(body: bytes) -> list[bytes] | None:
+    """The top-level elements of a JSON array as the exact bytes they were sent as (nesting
+    is tracked, strings skipped, nothing else is parsed); None unless ``body`` is one
+    balanced array of non-empty elements."""
+    depth, start = 0, -1
+    parts: list[bytes] = []
+    for match in _TOKEN.finditer(body):
+        char = body[match.start()]
+        if char == 0x22:  # a string: whatever it holds does not count
+            continue
+        if char in _OPEN:
+            if depth == 0:
+                if start >= 0 or char != 0x5B or body[: match.start()].strip():
+                    return None
+                start = match.end()
+            depth += 1
+        elif char in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                last = body[start : match.start()].strip()
+                if char != 0x5D or body[match.end() :].strip() or (parts and not last):
+                    return None
+                return [*parts, last] if last else parts
+        elif depth == 1:  # a comma between two elements
+            element = body[start : match.start()].strip()
+            if not element:
+                return None
+            parts.append(element)
+            start = match.end()
+    return None
 
 
 class BatchState:
-    """Settles the AMQP message of a batch once all of its elements are settled."""
+    """Settles the AMQP message of a batch once all of its elements are settled.
+
+    An element that could not even be dead-lettered on its own is *rejected*: once every
+    element is settled, the whole AMQP message is then rejected instead of acked, so the
+    broker moves the batch (every element) to the dead-letter exchange rather than losing
+    that element.
+    """
 
     def __init__(
         self,
         size: int,
         ack: Callable[[], Awaitable[None]],
         republish: Callable[[bytes, str | None], Awaitable[None]],
+        reject: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._left = size
         self._ack = ack
         self._republish = republish
+        self._reject = reject
+        self._rejected = False
         self._lock = asyncio.Lock()
 
-    async def settle(self, body: bytes, message_id: str | None, *, requeue: bool) -> None:
-        """One element is done (or, with ``requeue``, given back)."""
+    async def settle(
+        self, body: bytes, message_id: str | None, *, requeue: bool, reject: bool = False
+    ) -> None:
+        """One element is done (or, with ``requeue``, given back; with ``reject``, refused)."""
         if requeue:
             await self._republish(body, message_id)
         async with self._lock:
             if self._left <= 0:
                 raise TransportError("batch element settled twice")
             self._left -= 1
+            self._rejected = self._rejected or reject
             if self._left == 0:
-                await self._ack()
+                if self._rejected and self._reject is not None:
+                    await self._reject()
+                else:
+                    await self._ack()
 
 
 class ElementDelivery:
     """One envelope of a batch, delivered and settled like a message of its own."""
 
-    __slots__ = ("_body", "_headers", "_index", "_message_id", "_parent", "_state")
+    __slots__ = ("_body", "_headers", "_index", "_message_id", "_parent", "_settled", "_state")
 
     def __init__(self, parent: Any, state: BatchState, body: bytes, index: int) -> None:
         self._parent = parent
@@ -151,6 +212,7 @@ class ElementDelivery:
         headers = {k: v for k, v in parent.headers.items() if k != HEADER_BATCH}
         self._headers = headers
         self._message_id: str | None = None
+        self._settled = False
 
     @property
     def body(self) -> bytes:
@@ -174,11 +236,12 @@ class ElementDelivery:
 
     @property
     def message_id(self) -> str | None:
-        """The envelope's own message id."""
+        """The envelope's own message id (None when the element is not a JSON object)."""
         if self._message_id is None:
             try:
-                self._message_id = str(orjson.loads(self._body).get("message_id") or "")
-            except (orjson.JSONDecodeError, AttributeError):
+                found = orjson.loads(self._body).get("message_id")
+                self._message_id = found if isinstance(found, str) else ""
+            except (orjson.JSONDecodeError, AttributeError, TypeError, RecursionError):
                 self._message_id = ""
         return self._message_id or None
 
@@ -187,10 +250,26 @@ class ElementDelivery:
         """Unknown at this level (the envelope says)."""
         return None
 
+    @property
+    def settled(self) -> bool:
+        """True once this element was acked, given back or rejected."""
+        return self._settled
+
+    async def _settle(self, *, requeue: bool = False, reject: bool = False) -> None:
+        if self._settled:
+            raise TransportError("batch element settled twice")
+        self._settled = True
+        await self._state.settle(self._body, self.message_id, requeue=requeue, reject=reject)
+
     async def ack(self) -> None:
         """This element is done."""
-        await self._state.settle(self._body, self.message_id, requeue=False)
+        await self._settle()
 
     async def requeue(self) -> None:
         """Give this element back: re-published on its own, flagged redelivered."""
-        await self._state.settle(self._body, self.message_id, requeue=True)
+        await self._settle(requeue=True)
+
+    async def reject(self) -> None:
+        """Refuse this element: the batch is rejected to the dead-letter exchange once all of
+        its elements are settled (see :class:`BatchState`)."""
+        await self._settle(reject=True)

@@ -9,226 +9,37 @@ Transports opened on the same ``memory://NAME`` URL share one broker.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
-from orch_serv.constants import (
-    HEADER_DEAD_ID,
-)
+from orch_serv.constants import HEADER_DEAD_ID
 from orch_serv.exceptions import PublishError, TransportError
-from orch_serv.transport.base import DeadLetter, DeliveryHandler, Topology
+from orch_serv.transport.base import (
+    DeadLetter,
+    DeliveryHandler,
+    QueueStats,
+    ReplayFailure,
+    ReplayResult,
+    Topology,
+)
 from orch_serv.transport.deadletters import (
     dead_letter_headers,
     read_dead_letter,
     replay_headers,
+    replay_route,
+)
+from orch_serv.transport.memory_broker import (
+    Broker,
+    MemoryConsumer,
+    MemoryDelivery,
+    Message,
+    Queue,
+    broker_for,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A message as the broker keeps it."""
-
-    body: bytes
-    headers: Mapping[str, Any]
-    routing_key: str
-    message_id: str | None
-    kind: str | None
-    redelivered: bool = False
-
-
-@dataclass(eq=False)
-class Queue:
-    """A queue: ready messages, and the consumers taking from it."""
-
-    name: str
-    dead_letter_exchange: str | None = None
-    dead_letter_key: str | None = None
-    ready: deque[Message] = field(default_factory=deque)
-    consumers: list[MemoryConsumer] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def put(self, message: Message, *, front: bool = False) -> None:
-        (self.ready.appendleft if front else self.ready.append)(message)
-        self.changed.set()
-
-
-class Broker:
-    """The 'server' of the embedded mode: exchanges, bindings and queues."""
-
-    def __init__(self) -> None:
-        self.exchanges: dict[str, str] = {}  # name -> "direct" | "fanout"
-        self.bindings: dict[str, dict[str, set[str]]] = {}  # exchange -> key -> queues
-        self.queues: dict[str, Queue] = {}
-        self.activity = asyncio.Event()  # set whenever something is published or acked
-
-    def declare_exchange(self, name: str, kind: str) -> None:
-        """Idempotent."""
-        self.exchanges.setdefault(name, kind)
-        self.bindings.setdefault(name, {})
-
-    def declare_queue(self, name: str, **arguments: Any) -> Queue:
-        """Idempotent."""
-        if name not in self.queues:
-            self.queues[name] = Queue(name, **arguments)
-        return self.queues[name]
-
-    def bind(self, queue: str, exchange: str, key: str) -> None:
-        """Route ``key`` on ``exchange`` to ``queue``."""
-        self.bindings[exchange].setdefault(key, set()).add(queue)
-
-    def route(self, exchange: str, key: str, message: Message, *, mandatory: bool) -> int:
-        """Deliver to every bound queue; returns how many."""
-        if exchange not in self.exchanges:
-            raise PublishError(f"no exchange {exchange!r}")
-        table = self.bindings[exchange]
-        if self.exchanges[exchange] == "fanout":
-            targets = set().union(*table.values()) if table else set()
-        else:
-            targets = table.get(key, set())
-        if not targets and mandatory:
-            raise PublishError(f"no queue is bound to routing key {key!r}")
-        for name in sorted(targets):
-            self.queues[name].put(message)
-        self.activity.set()
-        return len(targets)
-
-    def ready(self) -> int:
-        """Messages waiting in all queues but the dead-letter one (for the test kit)."""
-        return sum(len(q.ready) for q in self.queues.values() if q.dead_letter_exchange)
-
-    def unacked(self, queue: str | None = None) -> int:
-        """Messages delivered and not yet settled, in one queue or in all."""
-        queues = [self.queues[queue]] if queue else list(self.queues.values())
-        return sum(len(c.unacked) for q in queues for c in q.consumers)
-
-
-_BROKERS: dict[str, Broker] = {}
-
-
-def broker_for(url: str) -> Broker:
-    """The process-wide broker of a ``memory://NAME`` URL."""
-    name = url.removeprefix("memory://").strip("/") or "default"
-    if name not in _BROKERS:
-        _BROKERS[name] = Broker()
-    return _BROKERS[name]
-
-
-class MemoryDelivery:
-    """A delivered message; ack, requeue or dead-letter it exactly once."""
-
-    def __init__(self, message: Message, consumer: MemoryConsumer, tag: int) -> None:
-        self._message = message
-        self._consumer = consumer
-        self._tag = tag
-
-    @property
-    def body(self) -> bytes:
-        """The raw body."""
-        return self._message.body
-
-    @property
-    def headers(self) -> Mapping[str, Any]:
-        """Message headers."""
-        return self._message.headers
-
-    @property
-    def redelivered(self) -> bool:
-        """True when it was delivered before to a consumer that went away."""
-        return self._message.redelivered
-
-    @property
-    def routing_key(self) -> str:
-        """The routing key it was published with."""
-        return self._message.routing_key
-
-    @property
-    def message_id(self) -> str | None:
-        """The message id."""
-        return self._message.message_id
-
-    @property
-    def kind(self) -> str | None:
-        """The message type (envelope kind)."""
-        return self._message.kind
-
-    async def ack(self) -> None:
-        """Done with it."""
-        self._consumer.settle(self._tag, requeue=False)
-
-    async def requeue(self) -> None:
-        """Back to the front of its queue, flagged redelivered."""
-        self._consumer.settle(self._tag, requeue=True)
-
-
-class MemoryConsumer:
-    """Delivers a queue's messages to a handler, at most ``prefetch`` unacked at a time."""
-
-    def __init__(self, broker: Broker, queue: Queue, handler: DeliveryHandler, prefetch: int):
-        self.broker = broker
-        self.queue = queue
-        self.handler = handler
-        self.prefetch = prefetch
-        self.unacked: dict[int, Message] = {}
-        self._tags = itertools.count(1)
-        self._room = asyncio.Event()
-        self._room.set()
-        self._cancelled = False
-        self._handling: set[asyncio.Task[None]] = set()
-        queue.consumers.append(self)
-        self._task = asyncio.create_task(self._dispatch())
-
-    async def _dispatch(self) -> None:
-        queue = self.queue
-        while not self._cancelled:
-            if not queue.ready:
-                queue.changed.clear()
-                await queue.changed.wait()
-                continue
-            if len(self.unacked) >= self.prefetch:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            message = queue.ready.popleft()
-            tag = next(self._tags)
-            self.unacked[tag] = message
-            task = asyncio.create_task(self._deliver(MemoryDelivery(message, self, tag)))
-            self._handling.add(task)
-            task.add_done_callback(self._handling.discard)
-            if len(queue.consumers) > 1:
-                await asyncio.sleep(0)  # let competing consumers take their share
-
-    async def _deliver(self, delivery: MemoryDelivery) -> None:
-        await self.handler(delivery)
-
-    def settle(self, tag: int, *, requeue: bool) -> None:
-        message = self.unacked.pop(tag, None)
-        if message is None:
-            raise TransportError("delivery already settled, or its consumer went away")
-        if requeue:
-            self.queue.put(replace(message, redelivered=True), front=True)
-        self._room.set()
-        self.broker.activity.set()
-
-    async def cancel(self) -> None:
-        """Stop new deliveries; unacked ones can still be settled."""
-        if not self._cancelled:
-            self._cancelled = True
-            self._task.cancel()
-            if self in self.queue.consumers:
-                self.queue.consumers.remove(self)
-            self.queue.changed.set()  # wake the others
-
-    async def close(self) -> None:
-        """Cancel, and put every unacked message back (flagged redelivered)."""
-        await self.cancel()
-        for tag in sorted(self.unacked, reverse=True):
-            self.queue.put(replace(self.unacked.pop(tag), redelivered=True), front=True)
-        self.broker.activity.set()
+__all__ = ["Broker", "MemoryConsumer", "MemoryDelivery", "MemoryTransport", "broker_for"]
 
 
 class MemoryTransport:
@@ -246,9 +57,25 @@ class MemoryTransport:
         broker.bind(topology.dead_letter_queue, topology.dead_letter_exchange, topology.dead_key)
 
     @classmethod
-    async def connect(cls, url: str = "memory://", *, namespace: str = "orch_serv") -> Self:
-        """Open a transport on the broker of ``url``."""
-        return cls(broker_for(url), Topology(namespace))
+    async def connect(
+        cls, url: str = "memory://", *, namespace: str = "orch_serv", declare: bool = True
+    ) -> Self:
+        """Open a transport on the broker of ``url``. With ``declare=False`` nothing is
+        created: the namespace must exist on that broker, else :class:`TransportError`."""
+        broker, topology = broker_for(url), Topology(namespace)
+        if not declare:
+            if topology.dead_letter_queue not in broker.queues:
+                raise TransportError(
+                    f"namespace {namespace!r} has no dead-letter queue "
+                    f"({topology.dead_letter_queue!r}): nothing has run there (check --namespace)"
+                )
+            for name in (topology.exchange, topology.dead_letter_exchange):
+                if name not in broker.exchanges:
+                    raise TransportError(
+                        f"namespace {namespace!r} has no exchange ({name!r}): nothing has run "
+                        "there (check --namespace)"
+                    )
+        return cls(broker, topology)
 
     async def close(self) -> None:
         """Close every consumer of this transport (unacked messages are redelivered)."""
@@ -308,9 +135,24 @@ class MemoryTransport:
         self._check()
         if queue not in self.broker.queues:
             raise TransportError(f"queue {queue!r} must be declared before it is consumed")
-        consumer = MemoryConsumer(self.broker, self.broker.queues[queue], handler, prefetch)
+        consumer = MemoryConsumer(
+            self.broker, self.broker.queues[queue], handler, prefetch, self._poison(queue)
+        )
         self._consumers.append(consumer)
         return consumer
+
+    def _poison(self, queue: str) -> Any:
+        async def poison(delivery: Any, reason: str) -> None:
+            await self.dead_letter(delivery, reason, queue=queue)
+
+        return poison
+
+    async def queue_stats(self, queue: str) -> QueueStats | None:
+        """Ready messages and consumers of ``queue``; None when it does not exist."""
+        found = self.broker.queues.get(queue)
+        if found is None:
+            return None
+        return QueueStats(queue, len(found.ready), len(found.consumers))
 
     async def dead_letter(self, delivery: Any, reason: str, *, queue: str) -> None:
         """Copy to the dead-letter queue with the reason, then ack the original."""
@@ -335,10 +177,13 @@ class MemoryTransport:
 
     async def consume_control(self, handler: DeliveryHandler) -> MemoryConsumer:
         """Notices on a queue of this consumer's own."""
+        self._check()
         name = f"{self.topology.control_exchange}.{uuid.uuid4().hex[:12]}"
-        self.broker.declare_queue(name)
+        queue = self.broker.declare_queue(name)
         self.broker.bind(name, self.topology.control_exchange, "")
-        return await self.consume(name, handler, prefetch=64)
+        consumer = MemoryConsumer(self.broker, queue, handler, 64)  # poison: dropped
+        self._consumers.append(consumer)
+        return consumer
 
     def _dead_queue(self) -> Queue:
         return self.broker.queues[self.topology.dead_letter_queue]
@@ -347,28 +192,36 @@ class MemoryTransport:
         """Up to ``limit`` dead letters, oldest first; they stay."""
         return [_dead(m) for m in list(self._dead_queue().ready)[:limit]]
 
-    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
-        """Publish dead letters again to where they came from, then drop them."""
+    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> ReplayResult:
+        """Publish dead letters again to the queue they came from, then drop them; one that
+        cannot be published stays, in its place, and is reported."""
+        self._check()
         queue = self._dead_queue()
         kept: deque[Message] = deque()
-        replayed = 0
+        replayed: list[str] = []
+        failed: list[ReplayFailure] = []
+        seen: set[str] = set()
         while queue.ready:
             message = queue.ready.popleft()
             dead = _dead(message)
             if message_ids is not None and dead.message_id not in message_ids:
                 kept.append(message)
                 continue
-            headers = replay_headers(dead.headers)
-            await self.publish(
-                dead.routing_key,
-                dead.body,
-                message_id=message.message_id or "",
-                headers=headers,
-                kind=dead.kind,
+            seen.add(dead.message_id)
+            exchange, routing_key = replay_route(dead, self.topology)
+            again = Message(
+                dead.body, replay_headers(dead.headers), routing_key, message.message_id, dead.kind
             )
-            replayed += 1
+            try:
+                self.broker.route(exchange, routing_key, again, mandatory=True)
+            except PublishError as exc:
+                failed.append(ReplayFailure(dead.message_id, exc.message))
+                kept.append(message)
+                continue
+            replayed.append(dead.message_id)
         queue.ready.extend(kept)
-        return replayed
+        missing = tuple(dict.fromkeys(i for i in message_ids or () if i not in seen))
+        return ReplayResult(tuple(replayed), tuple(failed), missing)
 
     async def purge_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
         """Drop dead letters (all, or those ids)."""

@@ -1,10 +1,20 @@
 """RabbitMQ transport on aio-pika: robust connection, confirmed persistent publishes,
-manual acks, topology declared idempotently and restored on reconnect."""
+manual acks, topology declared idempotently and restored on reconnect.
+
+Poison messages never stop a consumer: properties pamqp cannot decode are replaced by a marker
+(:mod:`orch_serv.transport.tolerant`, installed when this module is imported) and such a
+message is dead-lettered before any handler sees it; every delivery is settled whatever its
+handler does (:mod:`orch_serv.transport.guard`); headers copied from an incoming message are
+made wire-safe (:mod:`orch_serv.transport.wiresafe`); and every publish checks that its
+properties encode *before* it reaches the channel, because aiormq numbers a publish for
+publisher confirms before it marshals it: a publish that failed there would shift every later
+confirm of the channel onto the wrong message.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -14,116 +24,54 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustConnection,
 )
-from yarl import URL
 
-from orch_serv.constants import (
-    CONTENT_TYPE,
-    HEADER_BATCH,
-    HEADER_DEAD_ID,
-    HEADER_REDELIVERED,
+from orch_serv.constants import CONTENT_TYPE, HEADER_BATCH, HEADER_DEAD_ID, HEADER_REDELIVERED
+from orch_serv.exceptions import PublishError, TransportError, Unroutable
+from orch_serv.transport import tolerant
+from orch_serv.transport.base import (
+    DeadLetter,
+    DeliveryHandler,
+    QueueStats,
+    ReplayResult,
+    Topology,
 )
-from orch_serv.exceptions import PublishError, TransportError
-from orch_serv.transport.base import DeadLetter, DeliveryHandler, Topology
 from orch_serv.transport.batching import BatchState, ElementDelivery, PublishBatcher, split_batch
-from orch_serv.transport.deadletters import (
-    dead_letter_headers,
-    read_dead_letter,
-    replay_headers,
+from orch_serv.transport.deadletters import dead_letter_headers
+from orch_serv.transport.encodable import UnencodableMessage, check_encodable, fit_short
+from orch_serv.transport.guard import (
+    internal_reason,
+    log,
+    run_guarded,
+    settle_notice,
+    settle_poison,
 )
-
-_AMQP_ERRORS = (
-    aiormq.exceptions.AMQPError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    ConnectionError,
-    OSError,
-    asyncio.TimeoutError,
+from orch_serv.transport.rabbit_delivery import AMQP_ERRORS, RabbitConsumer, RabbitDelivery
+from orch_serv.transport.rabbit_dlq import RabbitDeadLetters
+from orch_serv.transport.rabbit_setup import (
+    check_topology,
+    declare_topology,
+    frame_max,
+    named,
+    queue_stats,
+    queue_type,
 )
+from orch_serv.transport.wiresafe import wire_safe_headers
+from orch_serv.urls import check_amqp_url, mask_url
 
+tolerant.install()
 
-class RabbitDelivery:
-    """A :class:`~orch_serv.transport.base.Delivery` backed by an aio-pika message."""
+#: Deliveries of one message (quorum queues) after which the broker dead-letters it.
+DEFAULT_DELIVERY_LIMIT = 20
 
-    __slots__ = ("_message",)
-
-    def __init__(self, message: AbstractIncomingMessage) -> None:
-        self._message = message
-
-    @property
-    def body(self) -> bytes:
-        """The raw body."""
-        return self._message.body
-
-    @property
-    def headers(self) -> Mapping[str, Any]:
-        """AMQP headers."""
-        return self._message.headers or {}
-
-    @property
-    def redelivered(self) -> bool:
-        """Whether it was delivered before: by RabbitMQ's flag, or because it was given back
-        out of a batch and re-published on its own."""
-        headers = self._message.headers or {}
-        return bool(self._message.redelivered) or bool(headers.get(HEADER_REDELIVERED))
-
-    @property
-    def routing_key(self) -> str:
-        """Routing key it was published with."""
-        return self._message.routing_key or ""
-
-    @property
-    def message_id(self) -> str | None:
-        """The AMQP message id."""
-        return self._message.message_id
-
-    @property
-    def kind(self) -> str | None:
-        """The AMQP type property (the envelope kind)."""
-        return self._message.type
-
-    async def ack(self) -> None:
-        """Ack; a lost channel means the broker will redeliver, which the engine tolerates."""
-        try:
-            await self._message.ack()
-        except _AMQP_ERRORS as exc:
-            raise TransportError(f"ack failed: {exc}") from exc
-
-    async def requeue(self) -> None:
-        """Give the message back to its queue."""
-        try:
-            await self._message.nack(requeue=True)
-        except _AMQP_ERRORS as exc:
-            raise TransportError(f"requeue failed: {exc}") from exc
-
-
-class RabbitConsumer:
-    """A consumer on its own channel (so its prefetch is its own)."""
-
-    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, tag: str) -> None:
-        self._channel = channel
-        self._queue = queue
-        self._tag = tag
-        self._cancelled = False
-
-    async def cancel(self) -> None:
-        """Stop new deliveries; idempotent."""
-        if self._cancelled:
-            return
-        self._cancelled = True
-        try:
-            await self._queue.cancel(self._tag)
-        except _AMQP_ERRORS:
-            pass  # channel already gone: the broker has stopped delivering anyway
-
-    async def close(self) -> None:
-        """Cancel and close the channel: RabbitMQ requeues whatever is still unacked."""
-        await self.cancel()
-        try:
-            await self._channel.close()
-        except _AMQP_ERRORS:
-            pass  # already closed
+__all__ = [
+    "DEFAULT_DELIVERY_LIMIT",
+    "RabbitConsumer",
+    "RabbitDelivery",
+    "RabbitTransport",
+    "UnencodableMessage",
+]
 
 
 class RabbitTransport:
@@ -139,6 +87,8 @@ class RabbitTransport:
         *,
         quorum: bool,
         batch_max: int = 64,
+        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+        declare: bool = True,
     ) -> None:
         self._connection = connection
         self._channel = channel
@@ -146,10 +96,13 @@ class RabbitTransport:
         self._dlx = dlx
         self.topology = topology
         self._quorum = quorum
+        self._delivery_limit = delivery_limit
+        self._declare_topology = declare
         self._declared: dict[str, dict[str, Any]] = {}
-        self._consumer_channels: list[AbstractChannel] = []
         self._closed = False
         self._batcher = PublishBatcher(self._publish_main, max_batch=batch_max)
+        self._frame_max = frame_max(connection)
+        self._dead = RabbitDeadLetters(connection, topology, self._publish_named)
 
     @classmethod
     async def connect(
@@ -160,33 +113,47 @@ class RabbitTransport:
         quorum_queues: bool = False,
         timeout: float = 10.0,
         batch_max: int = 64,
+        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+        declare: bool = True,
     ) -> Self:
-        """Connect (failing fast if RabbitMQ does not answer) and declare the topology."""
+        """Connect (failing fast if RabbitMQ does not answer) and declare the topology.
+
+        With ``declare=False`` nothing is created: the namespace's exchange and dead-letter
+        queue must exist already (checked passively), else :class:`TransportError` says so;
+        queues are then only ever declared passively. For read-only tools (``orch-serv dlq``,
+        ``status``) that must not create a namespace by a typo."""
         topology = Topology(namespace)
         try:
-            connection = await aio_pika.connect_robust(_named(url, namespace), timeout=timeout)
-        except (*_AMQP_ERRORS, aio_pika.exceptions.AMQPException) as exc:
-            raise TransportError(f"cannot connect to RabbitMQ at {url}: {exc}") from exc
+            target = named(check_amqp_url(url), namespace)
+        except ValueError as exc:
+            raise TransportError(f"invalid RabbitMQ URL: {exc}") from None
         try:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            exchange = await channel.declare_exchange(
-                topology.exchange, aio_pika.ExchangeType.DIRECT, durable=True
-            )
-            dlx = await channel.declare_exchange(
-                topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-            )
-            await channel.declare_exchange(
-                topology.control_exchange, aio_pika.ExchangeType.FANOUT, durable=True
-            )
-            dead = await channel.declare_queue(
-                topology.dead_letter_queue, durable=True, arguments=_queue_type(quorum_queues)
-            )
-            await dead.bind(dlx, topology.dead_key)
-        except _AMQP_ERRORS as exc:
+            connection = await aio_pika.connect_robust(target, timeout=timeout)
+        except (*AMQP_ERRORS, aio_pika.exceptions.AMQPException) as exc:
+            raise TransportError(f"cannot connect to RabbitMQ at {mask_url(url)}: {exc}") from exc
+        try:
+            if declare:
+                channel, exchange, dlx = await declare_topology(connection, topology, quorum_queues)
+            else:
+                await check_topology(connection, topology)
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                exchange = await channel.get_exchange(topology.exchange, ensure=False)
+                dlx = await channel.get_exchange(topology.dead_letter_exchange, ensure=False)
+        except BaseException as exc:
             await connection.close()
-            raise TransportError(f"cannot declare the topology: {exc}") from exc
+            if isinstance(exc, AMQP_ERRORS):
+                raise TransportError(f"cannot declare the topology: {exc}") from exc
+            raise
         return cls(
-            connection, channel, exchange, dlx, topology, quorum=quorum_queues, batch_max=batch_max
+            connection,
+            channel,
+            exchange,
+            dlx,
+            topology,
+            quorum=quorum_queues,
+            batch_max=batch_max,
+            delivery_limit=delivery_limit,
+            declare=declare,
         )
 
     async def close(self) -> None:
@@ -194,10 +161,8 @@ class RabbitTransport:
         if self._closed:
             return
         self._closed = True
-        try:
+        with contextlib.suppress(*AMQP_ERRORS):  # already closed by the broker
             await self._connection.close()
-        except _AMQP_ERRORS:
-            pass  # already closed by the broker
 
     async def __aenter__(self) -> Self:
         return self
@@ -205,18 +170,33 @@ class RabbitTransport:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _declare(self, name: str, routing_key: str) -> str:
-        if name in self._declared:
-            return name
+    # -- queues --------------------------------------------------------------------------------
+    def queue_arguments(self) -> dict[str, Any]:
+        """The arguments of service and orchestrator queues: the dead-letter exchange, and
+        for quorum queues the delivery limit (changing them on an existing queue fails with
+        ``PRECONDITION_FAILED``: see docs/protocol.md)."""
         arguments: dict[str, Any] = {
             "x-dead-letter-exchange": self.topology.dead_letter_exchange,
             "x-dead-letter-routing-key": self.topology.dead_key,
-            **_queue_type(self._quorum),
+            **queue_type(self._quorum),
         }
+        if self._quorum and self._delivery_limit > 0:
+            arguments["x-delivery-limit"] = self._delivery_limit
+        return arguments
+
+    async def _declare(self, name: str, routing_key: str) -> str:
+        if name in self._declared:
+            return name
+        arguments = self.queue_arguments()
         try:
-            queue = await self._channel.declare_queue(name, durable=True, arguments=arguments)
-            await queue.bind(self._exchange, routing_key)
-        except _AMQP_ERRORS as exc:
+            if not self._declare_topology:
+                if await self.queue_stats(name) is None:
+                    raise TransportError(f"queue {name!r} does not exist (read-only transport)")
+                await self._channel.get_queue(name, ensure=False)
+            else:
+                queue = await self._channel.declare_queue(name, durable=True, arguments=arguments)
+                await queue.bind(self._exchange, routing_key)
+        except AMQP_ERRORS as exc:
             raise TransportError(f"cannot declare queue {name!r}: {exc}") from exc
         self._declared[name] = arguments
         return name
@@ -231,6 +211,12 @@ class RabbitTransport:
         topo = self.topology
         return await self._declare(topo.orchestrator_queue, topo.orchestrator_key)
 
+    async def queue_stats(self, queue: str) -> QueueStats | None:
+        """Ready messages and consumers of ``queue`` (passive declare on a throwaway channel);
+        None when the queue does not exist."""
+        return await queue_stats(self._connection, queue)
+
+    # -- publishing ----------------------------------------------------------------------------
     async def publish(
         self,
         routing_key: str,
@@ -254,6 +240,19 @@ class RabbitTransport:
     ) -> None:
         await self._publish(self._exchange, routing_key, body, message_id, headers, kind)
 
+    async def _publish_named(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        headers: Mapping[str, Any] | None,
+        kind: str | None,
+    ) -> None:
+        """Publish through the main exchange or, for ``""``, the default exchange."""
+        target = self._channel.default_exchange if exchange == "" else self._exchange
+        await self._publish(target, routing_key, body, message_id, headers, kind)
+
     async def _publish(
         self,
         exchange: AbstractExchange,
@@ -271,73 +270,116 @@ class RabbitTransport:
             message_id=message_id,
             type=kind,
         )
+        check_encodable(message, routing_key, self._frame_max)
         try:
             confirmation = await exchange.publish(message, routing_key, mandatory=True)
         except aiormq.exceptions.PublishError as exc:
-            raise PublishError(f"no queue is bound to routing key {routing_key!r}") from exc
-        except _AMQP_ERRORS as exc:
+            raise Unroutable(f"no queue is bound to routing key {routing_key!r}") from exc
+        except AMQP_ERRORS as exc:
             raise PublishError(f"publish to {routing_key!r} failed: {exc}") from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise PublishError(f"publish to {routing_key!r} was not confirmed: {confirmation!r}")
 
+    # -- consuming -----------------------------------------------------------------------------
     async def consume(
         self, queue: str, handler: DeliveryHandler, *, prefetch: int
     ) -> RabbitConsumer:
-        """Consume ``queue`` on a dedicated channel with ``prefetch`` unacked messages."""
+        """Consume ``queue`` on a dedicated channel with ``prefetch`` unacked messages.
+
+        Every delivery is settled: one whose properties could not be decoded is dead-lettered
+        before ``handler`` sees it; one whose handler raises is dead-lettered by the guard."""
+        if queue not in self._declared:
+            raise TransportError(f"queue {queue!r} must be declared before it is consumed")
         try:
             channel = await self._connection.channel(publisher_confirms=False)
             await channel.set_qos(prefetch_count=prefetch)
-            if queue not in self._declared:
-                raise TransportError(f"queue {queue!r} must be declared before it is consumed")
-            declared = await channel.declare_queue(
-                queue, durable=True, arguments=self._declared[queue]
-            )
+            if self._declare_topology:
+                declared = await channel.declare_queue(
+                    queue, durable=True, arguments=self._declared[queue]
+                )
+            else:
+                declared = await channel.get_queue(queue, ensure=True)
 
             async def on_message(message: AbstractIncomingMessage) -> None:
-                delivery = RabbitDelivery(message)
-                parts = split_batch(message.body) if HEADER_BATCH in delivery.headers else None
-                if not parts:
-                    await handler(delivery)
-                    return
-                routing_key = delivery.routing_key
-                headers = {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
-
-                async def give_back(body: bytes, message_id: str | None) -> None:
-                    again = {**headers, HEADER_REDELIVERED: 1}
-                    await self._publish_main(routing_key, body, message_id or "", again, None)
-
-                state = BatchState(len(parts), delivery.ack, give_back)
-                await asyncio.gather(
-                    *(handler(ElementDelivery(delivery, state, p, i)) for i, p in enumerate(parts))
-                )
+                await self._on_message(message, handler, queue)
 
             tag = await declared.consume(on_message, no_ack=False)
-        except _AMQP_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             raise TransportError(f"cannot consume {queue!r}: {exc}") from exc
-        self._consumer_channels.append(channel)
         return RabbitConsumer(channel, declared, tag)
 
+    async def _on_message(
+        self, message: AbstractIncomingMessage, handler: DeliveryHandler, queue: str
+    ) -> None:
+        delivery = RabbitDelivery(message)
+
+        async def poison(target: Any, reason: str) -> None:
+            await self.dead_letter(target, reason, queue=queue)
+
+        try:
+            undecodable = delivery.headers.get(tolerant.HEADER_UNDECODABLE)
+            if undecodable is not None:
+                log.warning("message_dead_lettered", queue=queue, reason=str(undecodable))
+                await settle_poison(delivery, str(undecodable), poison)
+                return
+            parts = split_batch(message.body) if HEADER_BATCH in delivery.headers else None
+            if not parts:
+                await run_guarded(handler, delivery, poison)
+                return
+            routing_key = delivery.routing_key
+            headers = wire_safe_headers(
+                {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
+            )
+
+            async def give_back(body: bytes, message_id: str | None) -> None:
+                again = {**headers, HEADER_REDELIVERED: 1}
+                await self._publish_main(
+                    routing_key, body, fit_short(message_id) or "", again, None
+                )
+
+            state = BatchState(len(parts), delivery.ack, give_back, delivery.reject)
+            await asyncio.gather(
+                *(
+                    run_guarded(handler, ElementDelivery(delivery, state, part, i), poison)
+                    for i, part in enumerate(parts)
+                )
+            )
+        except Exception as exc:  # the batch machinery itself failed: settle the message
+            log.error("delivery_failed", queue=queue, exc_info=True)
+            if not delivery.settled:
+                await settle_poison(delivery, internal_reason(exc), poison)
+
     async def dead_letter(self, delivery: Any, reason: str, *, queue: str) -> None:
-        """Copy to the dead-letter queue with the reason (confirmed), then ack the original."""
+        """Copy to the dead-letter queue with the reason (confirmed), then ack the original.
+
+        Should even the wire-safe copy be unencodable, the delivery is rejected instead (no
+        requeue): the broker moves it to the dead-letter exchange of its queue."""
         headers = dead_letter_headers(delivery, reason, queue)
-        await self._publish(
-            self._dlx,
-            self.topology.dead_key,
-            delivery.body,
-            delivery.message_id or headers[HEADER_DEAD_ID],
-            headers,
-            getattr(delivery, "kind", None),
-        )
+        message_id = fit_short(delivery.message_id) or headers[HEADER_DEAD_ID]
+        try:
+            await self._publish(
+                self._dlx,
+                self.topology.dead_key,
+                delivery.body,
+                message_id,
+                headers,
+                fit_short(getattr(delivery, "kind", None)),
+            )
+        except UnencodableMessage:
+            log.error("dead_letter_unencodable", queue=queue, reason=reason, exc_info=True)
+            await delivery.reject()
+            return
         await delivery.ack()
 
     # -- control exchange --------------------------------------------------------------------
     async def publish_control(self, body: bytes, *, message_id: str) -> None:
         """Broadcast a notice to every service process (transient, unconfirmed routing)."""
         message = aio_pika.Message(body, content_type=CONTENT_TYPE, message_id=message_id)
+        check_encodable(message, "", self._frame_max)
         try:
             exchange = await self._channel.get_exchange(self.topology.control_exchange)
             await exchange.publish(message, "", mandatory=False)
-        except _AMQP_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             raise PublishError(f"control notice failed: {exc}") from exc
 
     async def consume_control(self, handler: DeliveryHandler) -> RabbitConsumer:
@@ -348,101 +390,24 @@ class RabbitTransport:
             await queue.bind(self.topology.control_exchange)
 
             async def on_message(message: AbstractIncomingMessage) -> None:
-                await handler(RabbitDelivery(message))
+                await settle_notice(RabbitDelivery(message), handler)
 
             tag = await queue.consume(on_message, no_ack=False)
-        except _AMQP_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             raise TransportError(f"cannot consume the control exchange: {exc}") from exc
         return RabbitConsumer(channel, queue, tag)
 
     # -- dead letters ------------------------------------------------------------------------
-    async def _take_dead(self, limit: int) -> tuple[AbstractChannel, list[AbstractIncomingMessage]]:
-        channel = await self._connection.channel(publisher_confirms=False)
-        queue = await channel.get_queue(self.topology.dead_letter_queue, ensure=True)
-        taken: list[AbstractIncomingMessage] = []
-        while len(taken) < limit:
-            message = await queue.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            taken.append(message)
-        return channel, taken
-
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Up to ``limit`` dead letters, oldest first; they stay in the queue."""
-        try:
-            channel, taken = await self._take_dead(limit)
-            try:
-                return [_dead(m) for m in taken]
-            finally:
-                await channel.close()  # every taken message goes back, in its place
-        except _AMQP_ERRORS as exc:
-            raise TransportError(f"cannot read the dead-letter queue: {exc}") from exc
+        return await self._dead.list(limit)
 
-    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
-        """Re-publish dead letters to their original routing key, then remove them."""
-        wanted = set(message_ids) if message_ids is not None else None
-        replayed = 0
-        try:
-            channel, taken = await self._take_dead(_DEAD_SCAN)
-            try:
-                for message in taken:
-                    dead = _dead(message)
-                    if wanted is not None and dead.message_id not in wanted:
-                        continue
-                    headers = replay_headers(dead.headers)
-                    await self.publish(
-                        dead.routing_key,
-                        dead.body,
-                        message_id=message.message_id or dead.message_id,
-                        headers=headers,
-                        kind=dead.kind,
-                    )
-                    await message.ack()
-                    replayed += 1
-            finally:
-                await channel.close()
-        except _AMQP_ERRORS as exc:
-            raise TransportError(f"cannot replay dead letters: {exc}") from exc
-        return replayed
+    async def replay_dead_letters(self, message_ids: Sequence[str] | None = None) -> ReplayResult:
+        """Publish dead letters again to the queue they came from (see
+        :func:`~orch_serv.transport.deadletters.replay_route`), one by one; a letter that
+        cannot be published stays in the queue and is reported, the others are replayed."""
+        return await self._dead.replay(message_ids)
 
     async def purge_dead_letters(self, message_ids: Sequence[str] | None = None) -> int:
-        """Remove dead letters (all, or those ids)."""
-        wanted = set(message_ids) if message_ids is not None else None
-        purged = 0
-        try:
-            channel, taken = await self._take_dead(_DEAD_SCAN)
-            try:
-                for message in taken:
-                    if wanted is None or _dead(message).message_id in wanted:
-                        await message.ack()
-                        purged += 1
-            finally:
-                await channel.close()
-        except _AMQP_ERRORS as exc:
-            raise TransportError(f"cannot purge dead letters: {exc}") from exc
-        return purged
-
-
-_DEAD_SCAN = 100_000
-
-
-def _dead(message: AbstractIncomingMessage) -> DeadLetter:
-    return read_dead_letter(
-        message.headers or {},
-        message_id=message.message_id,
-        routing_key=message.routing_key or "",
-        kind=message.type,
-        body=message.body,
-    )
-
-
-def _named(url: str, namespace: str) -> URL:
-    """The URL with a connection name operators can see in RabbitMQ (unless it has one)."""
-    parsed = URL(url)
-    if "name" in parsed.query:
-        return parsed
-    return parsed.update_query(name=f"orch_serv:{namespace}:{os.getpid()}")
-
-
-def _queue_type(quorum: bool) -> dict[str, Any]:
-    return {"x-queue-type": "quorum"} if quorum else {}
+        """Remove dead letters (all, or those ids); how many."""
+        return await self._dead.purge(message_ids)

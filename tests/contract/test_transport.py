@@ -119,7 +119,8 @@ async def test_dead_letters_replay_and_purge(transport: Transport) -> None:
 
     first, second = await eventually(two)
     bad.discard(b"first")  # fixed: replaying it now succeeds
-    assert await transport.replay_dead_letters([first.message_id]) == 1
+    replayed = await transport.replay_dead_letters([first.message_id])
+    assert replayed.replayed == (first.message_id,) and replayed.ok
     assert await asyncio.wait_for(got.get(), 10) == b"first"
     (left,) = await transport.dead_letters()
     assert left.message_id == second.message_id

@@ -1,258 +1,52 @@
 """The real ``orch-serv`` command line, run as subprocesses against RabbitMQ and Redis.
 
-Each test has a namespace and key prefix of its own (``ORCH_SERV_NAMESPACE`` and
-``ORCH_SERV_KEY_PREFIX``), removed afterwards with the queues and exchanges it declared.
-Long-running commands (``dev``, ``orchestrator``, ``service``) run in the background, are
-waited for by polling a readiness condition under a deadline, and must exit 0 on SIGTERM.
-Tables are read with ``COLUMNS`` set wide, so that rich does not fold their cells.
+Each test has a namespace and key prefix of its own, removed afterwards with the queues and
+exchanges it declared (``tests/integration/cli_support.py`` runs the commands).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import aio_pika
-import aio_pika.exceptions
 import pytest
-import redis
 
-from orch_serv import Settings
 from orch_serv.transport.base import Topology
 from services_examples import DATA_DIR
-from tests.conftest import AMQP_URL, REDIS_URL
+from tests.integration.cli_support import (
+    RUN_SECONDS,
+    App,
+    Background,
+    Cli,
+    Result,
+    cli_in_namespace,
+    serve_dev_until_done,
+    table_rows,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-ORCH_SERV = Path(sys.executable).parent / "orch-serv"
-APP = "flows.ingest:orchestrator"
 SERVICES = ("validator", "transformer", "publisher")
-READY_SECONDS = 20.0  # deadline of a background command's readiness
-STOP_SECONDS = 15.0  # deadline of its exit after SIGTERM
-CALL_SECONDS = 60.0  # deadline of one foreground command
-RUN_SECONDS = "30"  # --timeout of `start --wait`
-
-
-# -- running the CLI -------------------------------------------------------------------------
-@dataclass
-class Result:
-    """A finished foreground command."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        assert self.returncode == 0, self
-        return json.loads(self.stdout)
-
-    @property
-    def error(self) -> str:
-        """stderr with rich's line wrapping undone."""
-        return " ".join(self.stderr.split())
-
-
-@dataclass
-class Background:
-    """A long-running command, its output going to files (a pipe nobody reads can fill)."""
-
-    args: tuple[str, ...]
-    process: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-    handles: list[IO[bytes]] = field(default_factory=list)
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def output(self) -> str:
-        return (
-            f"$ orch-serv {' '.join(self.args)} (exit {self.process.poll()})\n"
-            f"--- stdout\n{self.stdout.read_text(errors='replace')}\n"
-            f"--- stderr\n{self.stderr.read_text(errors='replace')[-8000:]}"
-        )
-
-    def stop(self) -> int:
-        """SIGTERM, then the exit code (killed and failed if it does not exit in time)."""
-        try:
-            if self.running():
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"no exit {STOP_SECONDS} s after SIGTERM\n{self.output()}")
-        finally:
-            for handle in self.handles:
-                handle.close()
-
-
-class Cli:
-    """``orch-serv`` in one test's namespace, run from the repository root."""
-
-    def __init__(self, prefix: str, tmp_path: Path) -> None:
-        self.prefix = prefix
-        self.tmp_path = tmp_path
-        self.settings = Settings(
-            namespace=prefix, key_prefix=prefix, amqp_url=AMQP_URL, redis_url=REDIS_URL
-        )
-        env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
-        env.update(
-            ORCH_SERV_AMQP_URL=AMQP_URL,
-            ORCH_SERV_REDIS_URL=REDIS_URL,
-            ORCH_SERV_NAMESPACE=prefix,
-            ORCH_SERV_KEY_PREFIX=prefix,
-            ORCH_SERV_SHUTDOWN_GRACE_SECONDS="5",
-            COLUMNS="1000",
-            NO_COLOR="1",
-        )
-        self.env = env
-        self.background: list[Background] = []
-
-    def __call__(self, *args: str, timeout: float = CALL_SECONDS) -> Result:
-        done = subprocess.run(
-            [str(ORCH_SERV), *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        return Result(args, done.returncode, done.stdout, done.stderr)
-
-    def spawn(self, *args: str) -> Background:
-        name = f"{args[0]}-{len(self.background)}"
-        stdout, stderr = self.tmp_path / f"{name}.out", self.tmp_path / f"{name}.err"
-        out, err = stdout.open("wb"), stderr.open("wb")
-        process = subprocess.Popen(
-            [str(ORCH_SERV), *args], cwd=ROOT, env=self.env, stdout=out, stderr=err
-        )
-        started = Background(args, process, stdout, stderr, [out, err])
-        self.background.append(started)
-        return started
-
-    def registered_flows(self) -> set[str]:
-        result = self("flows", "--format", "json")
-        assert result.returncode == 0, result
-        return {s["name"] for s in json.loads(result.stdout) if s["kind"] == "flow"}
-
-    def wait_until(self, proc: Background, what: str, ready: Any) -> None:
-        """Poll ``ready()`` until it is true; fail at the deadline or if ``proc`` exits."""
-        deadline = time.monotonic() + READY_SECONDS
-        while not ready():
-            if not proc.running():
-                pytest.fail(f"exited before {what}\n{proc.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"not {what} within {READY_SECONDS} s\n{proc.output()}")
-            time.sleep(0.05)  # polling interval, not synchronisation
-
-    def wait_for_flow(self, proc: Background, flow: str = "ingest") -> None:
-        self.wait_until(proc, f"serving flow {flow!r}", lambda: flow in self.registered_flows())
-
-    def wait_for_consumers(self, proc: Background, queues: list[str]) -> None:
-        def consumed() -> bool:
-            counts = asyncio.run(consumer_counts(self.settings.amqp_url, queues))
-            return all(counts[q] > 0 for q in queues)
-
-        self.wait_until(proc, f"consuming {queues}", consumed)
-
-    def serve_dev(self) -> Background:
-        """``orch-serv dev APP``, returned once it serves the ingest flow."""
-        proc = self.spawn("dev", APP)
-        self.wait_for_flow(proc)
-        topology = Topology(self.prefix)
-        queues = [topology.orchestrator_queue, *(topology.service_queue(s) for s in SERVICES)]
-        self.wait_for_consumers(proc, queues)
-        return proc
-
-
-async def consumer_counts(url: str, queues: list[str]) -> dict[str, int]:
-    """How many consumers each queue has (0 for a queue that does not exist yet)."""
-    counts: dict[str, int] = {}
-    connection = await aio_pika.connect(url)
-    async with connection:
-        for queue in queues:
-            channel = await connection.channel()
-            try:
-                declared = await channel.declare_queue(queue, passive=True)
-                counts[queue] = declared.declaration_result.consumer_count or 0
-            except aio_pika.exceptions.ChannelClosed:  # 404: not declared yet
-                counts[queue] = 0
-            finally:
-                if not channel.is_closed:
-                    await channel.close()
-    return counts
-
-
-async def remove_queues_and_exchanges(settings: Settings) -> None:
-    topology = Topology(settings.namespace)
-    connection = await aio_pika.connect(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        queues = [topology.orchestrator_queue, topology.dead_letter_queue]
-        queues += [topology.service_queue(s) for s in SERVICES]
-        for queue in queues:
-            await channel.queue_delete(queue)
-        for exchange in (
-            topology.exchange,
-            topology.dead_letter_exchange,
-            topology.control_exchange,
-        ):
-            await channel.exchange_delete(exchange)
-
-
-def remove_keys(settings: Settings) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{settings.key_prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+INGEST = App("flows.ingest:orchestrator", ("ingest", "profile"), SERVICES)
+APP = INGEST.path
 
 
 # -- fixtures --------------------------------------------------------------------------------
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    """The CLI in a fresh namespace; background commands are stopped and the namespace's
-    queues, exchanges and Redis keys removed afterwards."""
-    runner = Cli(f"t_cli_{uuid.uuid4().hex[:8]}", tmp_path)
-    try:
+    """The CLI in a fresh namespace, cleaned up afterwards."""
+    with cli_in_namespace("t_cli", tmp_path, INGEST) as runner:
         yield runner
-    finally:
-        try:
-            for proc in runner.background:
-                if proc.running():
-                    proc.stop()
-        finally:
-            asyncio.run(remove_queues_and_exchanges(runner.settings))
-            remove_keys(runner.settings)
 
 
 @pytest.fixture
 def dev(cli: Cli) -> Iterator[Background]:
     """``orch-serv dev flows.ingest:orchestrator``, ready; must exit 0 on SIGTERM."""
-    proc = cli.serve_dev()
-    yield proc
-    if proc.running():
-        code = proc.stop()
-        assert code == 0, proc.output()
+    yield from serve_dev_until_done(cli)
 
 
 @pytest.fixture
@@ -287,17 +81,6 @@ def succeeded(cli: Cli, dev: Background, workdir: Path) -> dict[str, Any]:
     return result.json()  # type: ignore[no-any-return]
 
 
-def table_rows(text: str) -> list[list[str]]:
-    """The body rows of a rich table (rows whose first cell is not empty)."""
-    rows = []
-    for line in text.splitlines():
-        if line.startswith("│"):
-            cells = [c.strip() for c in line.strip().strip("│").split("│")]
-            if cells[0]:
-                rows.append(cells)
-    return rows
-
-
 # -- long-running commands -------------------------------------------------------------------
 def test_dev_serves_the_flows_and_exits_0_on_sigterm(cli: Cli) -> None:
     proc = cli.serve_dev()
@@ -328,7 +111,7 @@ def test_separate_orchestrator_and_service_processes_run_a_flow(cli: Cli, workdi
     services = cli.spawn("service", APP)
     cli.wait_for_consumers(services, [topology.service_queue(s) for s in SERVICES])
     orchestrator = cli.spawn("orchestrator", APP)
-    cli.wait_for_flow(orchestrator)
+    cli.wait_for_flow(orchestrator, "ingest")
     cli.wait_for_consumers(orchestrator, [topology.orchestrator_queue])
 
     result = start_and_wait(cli, "ingest", "--body", body(workdir, "weather_daily.csv"))
@@ -402,37 +185,26 @@ def test_the_same_key_returns_the_same_run(cli: Cli, dev: Background, workdir: P
     assert [r["id"] for r in cli("runs", "--format", "json").json()] == [run_id]
 
 
-def test_start_of_an_unknown_flow_without_a_default_fails(cli: Cli) -> None:
-    """Nothing is registered in this namespace, so there is no default flow to fall back to."""
+def test_start_of_an_unknown_flow_when_none_is_registered_fails(cli: Cli) -> None:
+    """Nothing is registered in this namespace: the error says so (a wrong namespace?)."""
     result = cli("start", "no_such_flow", "--body", "{}")
-    assert result.returncode == 1, result
-    assert "unknown flow 'no_such_flow'; registered: []" in result.error, result
+    assert result.returncode == 2, result
+    assert "unknown flow 'no_such_flow': no flows are registered" in result.error, result
     assert result.stdout == ""
 
 
 def test_start_of_an_unknown_block_fails(cli: Cli, dev: Background) -> None:
     result = cli("start", "--target", "no_such_block", "--body", "{}")
-    assert result.returncode == 1, result
+    assert result.returncode == 2, result
     assert "unknown block 'no_such_block'" in result.error, result
     assert "'validate_csv'" in result.error  # the registered blocks are listed
     assert result.stdout == ""
 
 
-def test_start_of_an_unknown_flow_falls_back_to_the_default_flow(
-    cli: Cli, dev: Background, workdir: Path
-) -> None:
-    """flows.ingest registers default_flow="ingest": an unknown name runs the default
-    (orch_serv's documented resolution, see FlowRegistry.resolve / Client.resolve)."""
-    result = start_and_wait(cli, "no_such_flow", "--body", body(workdir))
-    assert result.returncode == 0, result
-    doc = result.json()
-    assert (doc["flow"], doc["state"]) == ("ingest", "SUCCEEDED")
-
-
-def test_start_needs_a_flow_or_a_target(cli: Cli) -> None:
+def test_start_needs_a_flow_or_a_target_without_a_default(cli: Cli) -> None:
     result = cli("start")
     assert result.returncode == 2, result
-    assert "give a FLOW or --target BLOCK" in result.error
+    assert "give a flow or a target block: no default flow is registered" in result.error
 
 
 @pytest.mark.parametrize("bad", ["{not json", "", "{'single': 'quotes'}", '{"a": 1'])

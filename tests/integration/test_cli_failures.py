@@ -1,292 +1,51 @@
 """The failure commands of the real ``orch-serv`` CLI: ``retry``, ``cancel`` and ``dlq``.
 
-Run as subprocesses against RabbitMQ and Redis, in the style of ``test_cli.py``: each test
-has a namespace and key prefix of its own (``ORCH_SERV_NAMESPACE``, ``ORCH_SERV_KEY_PREFIX``),
-removed afterwards with every queue and exchange it declared. ``orch-serv dev
-tests.apps.failing:orchestrator`` runs in the background; readiness and every later
-condition are polled under a deadline, never waited for with a fixed sleep.
+Run as subprocesses against RabbitMQ and Redis (``tests/integration/cli_support.py``): each
+test has a namespace and key prefix of its own, removed afterwards with every queue and
+exchange it declared. ``orch-serv dev tests.apps.failing:orchestrator`` runs in the
+background; readiness and every later condition are polled under a deadline, never waited
+for with a fixed sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any
 
-import aio_pika
 import pytest
-import redis
 
-from orch_serv import Settings
-from orch_serv.transport.base import Topology
 from tests.apps.failing import FLOWS, SERVICE
-from tests.conftest import AMQP_URL, REDIS_URL
+from tests.integration.cli_support import (
+    RUN_SECONDS,
+    App,
+    Background,
+    Cli,
+    cli_in_namespace,
+    declare_namespace,
+    poll,
+    publish_raw,
+    serve_dev_until_done,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-ORCH_SERV = Path(sys.executable).parent / "orch-serv"
-APP = "tests.apps.failing:orchestrator"
-READY_SECONDS = 20.0  # deadline of the background command's readiness
-STOP_SECONDS = 15.0  # deadline of its exit after SIGTERM
-CALL_SECONDS = 60.0  # deadline of one foreground command
-POLL_SECONDS = 20.0  # deadline of a condition polled after a command
-RUN_SECONDS = "30"  # --timeout of `start --wait` / `retry --wait`
-T = TypeVar("T")
+FAILING = App("tests.apps.failing:orchestrator", FLOWS, (SERVICE,))
 
 
-# -- running the CLI (helpers copied from test_cli.py) ---------------------------------------
-@dataclass
-class Result:
-    """A finished foreground command."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        assert self.returncode == 0, self
-        return json.loads(self.stdout)
-
-    @property
-    def error(self) -> str:
-        """stderr with rich's line wrapping undone."""
-        return " ".join(self.stderr.split())
-
-
-@dataclass
-class Background:
-    """A long-running command, its output going to files (a pipe nobody reads can fill)."""
-
-    args: tuple[str, ...]
-    process: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-    handles: list[IO[bytes]] = field(default_factory=list)
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def output(self) -> str:
-        return (
-            f"$ orch-serv {' '.join(self.args)} (exit {self.process.poll()})\n"
-            f"--- stdout\n{self.stdout.read_text(errors='replace')}\n"
-            f"--- stderr\n{self.stderr.read_text(errors='replace')[-8000:]}"
-        )
-
-    def stop(self) -> int:
-        """SIGTERM, then the exit code (killed and failed if it does not exit in time)."""
-        try:
-            if self.running():
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"no exit {STOP_SECONDS} s after SIGTERM\n{self.output()}")
-        finally:
-            for handle in self.handles:
-                handle.close()
-
-
-class Cli:
-    """``orch-serv`` in one test's namespace, run from the repository root."""
-
-    def __init__(self, prefix: str, tmp_path: Path) -> None:
-        self.prefix = prefix
-        self.tmp_path = tmp_path
-        self.settings = Settings(
-            amqp_url=AMQP_URL, redis_url=REDIS_URL, namespace=prefix, key_prefix=prefix
-        )
-        self.topology = Topology(prefix)
-        env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
-        # The URLs are given explicitly: unset, `dev` would run on its embedded backends,
-        # which the other commands cannot see.
-        env.update(
-            ORCH_SERV_AMQP_URL=AMQP_URL,
-            ORCH_SERV_REDIS_URL=REDIS_URL,
-            ORCH_SERV_NAMESPACE=prefix,
-            ORCH_SERV_KEY_PREFIX=prefix,
-            ORCH_SERV_SHUTDOWN_GRACE_SECONDS="5",
-            COLUMNS="1000",
-            NO_COLOR="1",
-        )
-        self.env = env
-        self.background: list[Background] = []
-
-    def __call__(self, *args: str, timeout: float = CALL_SECONDS) -> Result:
-        done = subprocess.run(
-            [str(ORCH_SERV), *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        return Result(args, done.returncode, done.stdout, done.stderr)
-
-    def spawn(self, *args: str) -> Background:
-        name = f"{args[0]}-{len(self.background)}"
-        stdout, stderr = self.tmp_path / f"{name}.out", self.tmp_path / f"{name}.err"
-        out, err = stdout.open("wb"), stderr.open("wb")
-        process = subprocess.Popen(
-            [str(ORCH_SERV), *args], cwd=ROOT, env=self.env, stdout=out, stderr=err
-        )
-        started = Background(args, process, stdout, stderr, [out, err])
-        self.background.append(started)
-        return started
-
-    def registered_flows(self) -> set[str]:
-        result = self("flows", "--format", "json")
-        assert result.returncode == 0, result
-        return {s["name"] for s in json.loads(result.stdout) if s["kind"] == "flow"}
-
-    def wait_until(self, proc: Background, what: str, ready: Callable[[], Any]) -> None:
-        """Poll ``ready()`` until it is true; fail at the deadline or if ``proc`` exits."""
-        deadline = time.monotonic() + READY_SECONDS
-        while not ready():
-            if not proc.running():
-                pytest.fail(f"exited before {what}\n{proc.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"not {what} within {READY_SECONDS} s\n{proc.output()}")
-            time.sleep(0.05)  # polling interval, not synchronisation
-
-    def serve_dev(self) -> Background:
-        """``orch-serv dev tests.apps.failing:orchestrator``, once it serves its flows and
-        every queue it uses has a consumer."""
-        proc = self.spawn("dev", APP)
-        self.wait_until(
-            proc, f"serving flows {FLOWS}", lambda: set(FLOWS) <= self.registered_flows()
-        )
-        queues = [self.topology.orchestrator_queue, self.topology.service_queue(SERVICE)]
-
-        def consumed() -> bool:
-            counts = asyncio.run(consumer_counts(AMQP_URL, queues))
-            return all(counts[q] > 0 for q in queues)
-
-        self.wait_until(proc, f"consuming {queues}", consumed)
-        return proc
-
-    def history(self, run_id: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = self(
-            "status", run_id, "--history", "--format", "json"
-        ).json()["events"]
-        return events
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        letters: list[dict[str, Any]] = self("dlq", "list", "--format", "json").json()
-        return letters
-
-
-def poll(what: str, check: Callable[[], T | None], proc: Background) -> T:
-    """Call ``check`` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + POLL_SECONDS
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not {what} within {POLL_SECONDS} s\n{proc.output()}")
-        time.sleep(0.05)  # polling interval, not synchronisation
-
-
-async def consumer_counts(url: str, queues: list[str]) -> dict[str, int]:
-    """How many consumers each queue has (0 for a queue that does not exist yet)."""
-    counts: dict[str, int] = {}
-    connection = await aio_pika.connect(url)
-    async with connection:
-        for queue in queues:
-            channel = await connection.channel()
-            try:
-                declared = await channel.declare_queue(queue, passive=True)
-                counts[queue] = declared.declaration_result.consumer_count or 0
-            except aio_pika.exceptions.ChannelClosed:  # 404: not declared yet
-                counts[queue] = 0
-            finally:
-                if not channel.is_closed:
-                    await channel.close()
-    return counts
-
-
-async def publish_raw(settings: Settings, routing_key: str, body: bytes) -> None:
-    """Publish bytes to the namespace's main exchange (not the default exchange), as a
-    foreign or broken producer would."""
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(settings.namespace)
-        await exchange.publish(
-            aio_pika.Message(body, content_type="application/json"), routing_key, mandatory=True
-        )
-
-
-async def remove_queues_and_exchanges(settings: Settings) -> None:
-    topology = Topology(settings.namespace)
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        channel = await connection.channel()
-        for queue in (
-            topology.orchestrator_queue,
-            topology.dead_letter_queue,
-            topology.service_queue(SERVICE),
-        ):
-            await channel.queue_delete(queue)
-        for exchange in (
-            topology.exchange,
-            topology.dead_letter_exchange,
-            topology.control_exchange,
-        ):
-            await channel.exchange_delete(exchange)
-
-
-def remove_keys(settings: Settings) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{settings.key_prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-# -- fixtures --------------------------------------------------------------------------------
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    """The CLI in a fresh namespace; background commands are stopped and the namespace's
-    queues, exchanges and Redis keys removed afterwards."""
-    runner = Cli(f"t_clif_{uuid.uuid4().hex[:8]}", tmp_path)
-    try:
+    """The CLI in a fresh namespace, cleaned up afterwards."""
+    with cli_in_namespace("t_clif", tmp_path, FAILING) as runner:
         yield runner
-    finally:
-        try:
-            for proc in runner.background:
-                if proc.running():
-                    proc.stop()
-        finally:
-            asyncio.run(remove_queues_and_exchanges(runner.settings))
-            remove_keys(runner.settings)
 
 
 @pytest.fixture
 def dev(cli: Cli) -> Iterator[Background]:
     """``orch-serv dev tests.apps.failing:orchestrator``, ready; must exit 0 on SIGTERM."""
-    proc = cli.serve_dev()
-    yield proc
-    if proc.running():
-        code = proc.stop()
-        assert code == 0, proc.output()
+    yield from serve_dev_until_done(cli)
 
 
 def kinds(events: list[dict[str, Any]]) -> list[str]:
@@ -498,9 +257,10 @@ def test_dlq_list_show_replay_purge(cli: Cli, dev: Background) -> None:
     assert again[topology.service_queue(SERVICE)] == svc  # untouched
     renewed = again[topology.orchestrator_queue]
     assert renewed["id"] != orch["id"]
-    assert {k: v for k, v in renewed.items() if k != "id"} == {
-        k: v for k, v in orch.items() if k != "id"
-    }
+    # Replays go straight to the queue they came from (through the default exchange).
+    same = ("reason", "queue", "kind", "size")
+    assert {k: renewed[k] for k in same} == {k: orch[k] for k in same}
+    assert renewed["routing_key"] in ("orchestrator", topology.orchestrator_queue)
     assert len(cli.dead_letters()) == 2  # stable: nothing lost, nothing duplicated
 
     purge = cli("dlq", "purge", "--all")
@@ -517,6 +277,7 @@ def test_dlq_replay_and_purge_need_ids_or_all(cli: Cli) -> None:
 
 
 def test_dlq_show_of_an_unknown_id_exits_1(cli: Cli) -> None:
+    asyncio.run(declare_namespace(cli.settings))
     result = cli("dlq", "show", "unknown-id")
     assert result.returncode == 1, result
     assert result.error == "error: dead letter 'unknown-id' not found", result

@@ -93,7 +93,7 @@ async def test_a_single_block_target_runs_alone(running: Running) -> None:
 async def test_unknown_flow_is_a_clear_error(running: Running) -> None:
     from orch_serv.exceptions import FlowNotFound
 
-    with pytest.raises(FlowNotFound, match="unknown flow 'nope'; registered: \\['pipeline'\\]"):
+    with pytest.raises(FlowNotFound, match="unknown flow 'nope': registered flows: 'pipeline'"):
         await running.start("nope", {})
 
 
@@ -242,7 +242,7 @@ async def test_hooks_change_and_stop_runs(hooked: Running) -> None:
 
 
 async def test_default_flow_and_typed_handler_errors(hooked: Running) -> None:
-    run_id = await hooked.start("not-registered", {"text": "boom"})  # falls back to default
+    run_id = await hooked.start(None, {"text": "boom"})  # no flow named: the default flow
     record = await hooked.wait(run_id, timeout=30)
     assert record.flow == "hooked" and record.state is RunState.FAILED
     assert record.error is not None and record.error.type == "Refused"

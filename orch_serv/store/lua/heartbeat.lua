@@ -6,14 +6,14 @@
 -- ARGV[10] heartbeat timer member, ARGV[11] its due ms ('' = none)
 local cur = redis.call('HMGET', KEYS[1], 'state', 'step', 'attempt', 'phase')
 if not cur[1] then
-  return 'NOT_FOUND'
+  return BEAT.NOT_FOUND
 end
 if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] or cur[3] ~= ARGV[3] then
-  return 'STALE'
+  return BEAT.STALE
 end
-local result = 'BEAT'
-if cur[4] == 'DISPATCHED' then
-  redis.call('HSET', KEYS[1], 'phase', 'STARTED', 'updated_at', ARGV[4])
+local result = BEAT.BEAT
+if cur[4] == PHASE.DISPATCHED then
+  redis.call('HSET', KEYS[1], 'phase', PHASE.STARTED, 'updated_at', ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[7])
   redis.call('SREM', KEYS[4], ARGV[7])
   if ARGV[9] ~= '' then
@@ -21,9 +21,9 @@ if cur[4] == 'DISPATCHED' then
     redis.call('SADD', KEYS[4], ARGV[8])
   end
   redis.call('RPUSH', KEYS[2], ARGV[5])
-  result = 'STARTED'
-elseif cur[4] ~= 'STARTED' then
-  return 'STALE'
+  result = BEAT.STARTED
+elseif cur[4] ~= PHASE.STARTED then
+  return BEAT.STALE
 end
 if ARGV[11] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[11], ARGV[10])

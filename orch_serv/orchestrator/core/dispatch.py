@@ -1,8 +1,5 @@
-"""Pure decisions of the engine: what a dispatch sets up, and what a failure leads to.
-
-Nothing here talks to RabbitMQ or Redis; the engine turns these plans into one transition
-and (at most) one publish.
-"""
+"""What a dispatch sets up (the command, its event, its timers) and what a failed attempt
+leads to (a retry, or giving up): pure, no I/O."""
 
 from __future__ import annotations
 
@@ -10,55 +7,20 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from orch_serv.constants import (
-    EventKind,
-    EventStatus,
-    Lane,
-    MessageKind,
-    Phase,
-    RunState,
-    TimerKind,
-)
+from orch_serv.constants import EventKind, Lane, MessageKind, RunState, TimerKind
 from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.spec import FlowSpec, StepSpec
 from orch_serv.messages.envelope import Envelope, ErrorInfo, command_message_id
+from orch_serv.orchestrator.core.events import TIMEOUT_ERRORS
 from orch_serv.store.base import Event
 from orch_serv.store.timers import TimerId
 
 NO_RETRY = RetryPolicy()
 
-#: Error types the engine itself produces when a clock runs out.
-TIMEOUT_ERRORS = frozenset(
-    {
-        "DispatchTimeout",
-        "HeartbeatTimeout",
-        "ExecutionTimeout",
-        "StepTotalTimeout",
-        "RunDeadlineExceeded",
-    }
-)
-
 
 def lane_state(lane: Lane) -> RunState:
     """The run state in which commands of ``lane`` are in flight."""
     return RunState.COMPENSATING if lane is Lane.COMPENSATE else RunState.RUNNING
-
-
-def timeout_error(kind: TimerKind, seconds: float | None) -> ErrorInfo:
-    """The error recorded when a step clock runs out."""
-    name = {
-        TimerKind.DISPATCH: ("DispatchTimeout", "no service picked the command up"),
-        TimerKind.HEARTBEAT: ("HeartbeatTimeout", "the handler stopped sending heartbeats"),
-        TimerKind.EXECUTION: ("ExecutionTimeout", "the handler did not reply in time"),
-        TimerKind.TOTAL: ("StepTotalTimeout", "the step ran out of time across its attempts"),
-        TimerKind.DEADLINE: ("RunDeadlineExceeded", "run deadline exceeded"),
-    }[kind]
-    limit = f" within {seconds:g} s" if seconds else ""
-    return ErrorInfo(
-        type=name[0],
-        message=f"{name[1]}{limit}",
-        retryable=kind not in (TimerKind.TOTAL, TimerKind.DEADLINE),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,61 +152,6 @@ class Planner:
         return GiveUp(outcome, spec.compensation_before(step.index))
 
 
-def step_event(
-    kind: EventKind,
-    step: StepSpec,
-    attempt: int,
-    now: float,
-    *,
-    error: ErrorInfo | None = None,
-    component: str | None = None,
-    duration_ms: float | None = None,
-    message_id: str | None = None,
-    body: Any = None,
-) -> Event:
-    """An event about one attempt of a step."""
-    return Event(  # step name and service: filled in from the flow version when read
-        kind=kind,
-        time=now,
-        step=step.index,
-        attempt=attempt,
-        status=EventStatus.FAILED if error else EventStatus.OK,
-        component=component if component not in (None, step.service) else None,
-        duration_ms=duration_ms,
-        error=error,
-        message_id=message_id,
-        body=body,
-    )
-
-
-def run_event(
-    kind: EventKind, now: float, *, error: ErrorInfo | None = None, reason: str | None = None
-) -> Event:
-    """An event about the run as a whole."""
-    failed = error is not None or kind in (
-        EventKind.RUN_FAILED,
-        EventKind.RUN_TIMED_OUT,
-        EventKind.RUN_COMPENSATION_FAILED,
-    )
-    return Event(
-        kind=kind,
-        time=now,
-        status=EventStatus.FAILED if failed else EventStatus.OK,
-        error=error,
-        reason=reason,
-    )
-
-
-FINISH_EVENT = {
-    RunState.SUCCEEDED: EventKind.RUN_SUCCEEDED,
-    RunState.FAILED: EventKind.RUN_FAILED,
-    RunState.TIMED_OUT: EventKind.RUN_TIMED_OUT,
-    RunState.CANCELLED: EventKind.RUN_CANCELLED,
-    RunState.COMPENSATED: EventKind.RUN_COMPENSATED,
-    RunState.COMPENSATION_FAILED: EventKind.RUN_COMPENSATION_FAILED,
-}
-
-
 def start_message(
     run_id: str, kind: str, name: str, version: str, body: Any, traceparent: str | None = None
 ) -> Envelope[Any]:
@@ -279,17 +186,12 @@ def resume_message(
 
 
 __all__ = [
-    "FINISH_EVENT",
-    "TIMEOUT_ERRORS",
+    "NO_RETRY",
     "Dispatch",
     "GiveUp",
-    "Phase",
     "Planner",
     "Retry",
     "lane_state",
     "resume_message",
-    "run_event",
     "start_message",
-    "step_event",
-    "timeout_error",
 ]

@@ -1,0 +1,214 @@
+"""The stored shape of a run, in one place: the fields of the run hash, what a transition may
+write into it (typed), and the constants the Lua scripts share with Python.
+
+The scripts in ``lua/`` never spell a state, a phase, an event code, a timer member or a key
+name themselves: :func:`lua_prelude` generates those definitions from the Python ones and the
+store prepends it to every script it loads (``tests/unit/test_shape.py`` fails if a script
+spells one again).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Final
+
+from orch_serv.constants import TERMINAL_STATES, EventKind, Phase, RunState, TimerKind
+from orch_serv.messages.envelope import ErrorInfo
+from orch_serv.store.base import KIND_CODES, STORAGE_KEYS, Outcome
+from orch_serv.store.keys import Keys
+from orch_serv.store.timers import TimerId
+
+
+class Field:
+    """Names of the run hash's fields."""
+
+    STATE: Final = "state"
+    STEP: Final = "step"
+    ATTEMPT: Final = "attempt"
+    PHASE: Final = "phase"
+    CAUSE: Final = "cause"
+    KEY: Final = "key"
+    KIND: Final = "kind"
+    FLOW: Final = "flow"
+    VERSION: Final = "version"
+    STEP_NAME: Final = "step_name"
+    STEPS_TOTAL: Final = "steps_total"
+    CREATED_AT: Final = "created_at"
+    UPDATED_AT: Final = "updated_at"
+    FINISHED_AT: Final = "finished_at"
+    DEADLINE: Final = "deadline"
+    INPUT: Final = "input"
+    STEP_INPUT: Final = "step_input"
+    HOOK_PENDING: Final = "hook_pending"
+    OUTCOME: Final = "outcome"
+    ERROR: Final = "error"
+    RESULT: Final = "result"
+    #: ``out:<step index>``: the output of a completed step that declares a compensation.
+    OUTPUT_PREFIX: Final = "out:"
+
+    @classmethod
+    def output(cls, index: int) -> str:
+        """The field that keeps step ``index``'s output."""
+        return f"{cls.OUTPUT_PREFIX}{index}"
+
+
+class BeatOutcome:
+    """What the heartbeat script answers."""
+
+    STARTED: Final = "STARTED"  #: the start notice: the step's phase became STARTED
+    BEAT: Final = "BEAT"  #: a heartbeat of a started step
+    STALE: Final = "STALE"  #: the run is not at that step and attempt
+    NOT_FOUND: Final = "NOT_FOUND"
+
+
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: A :class:`RunFields` attribute left as it is stored.
+UNSET: Final = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class RunFields:
+    """What a transition writes into the run hash besides the position. A field left UNSET is
+    not touched; None clears it (a JSON null)."""
+
+    #: The body sent to the current step (what a retry of it sends again).
+    step_input: Any = UNSET
+    #: The current step's pre hook has not run on ``step_input`` yet.
+    hook_pending: bool | _Unset | None = UNSET
+    #: How a compensating run ends once its compensations are done.
+    outcome: RunState | _Unset | None = UNSET
+    error: ErrorInfo | _Unset | None = UNSET
+    result: Any = UNSET
+    deadline: float | _Unset | None = UNSET
+    finished_at: float | _Unset | None = UNSET
+    #: Outputs of completed steps that declare a compensation, by step index.
+    outputs: Mapping[int, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, value: RunFields | Mapping[str, Any] | None) -> RunFields:
+        """Typed fields from a mapping of stored names (``out:<i>`` included); a name that is
+        not a transition's to write raises ValueError."""
+        if value is None:
+            return cls()
+        if isinstance(value, RunFields):
+            return value
+        known = {f.name for f in fields(cls)} - {"outputs"}
+        given: dict[str, Any] = {}
+        outputs: dict[int, Any] = {}
+        for name, item in value.items():
+            if name.startswith(Field.OUTPUT_PREFIX):
+                outputs[int(name[len(Field.OUTPUT_PREFIX) :])] = item
+            elif name in known:
+                given[name] = _typed(name, item)
+            else:
+                raise ValueError(f"a transition cannot write the run field {name!r}")
+        return cls(**given, outputs=outputs)
+
+    def merged(self, other: RunFields | Mapping[str, Any] | None) -> RunFields:
+        """These fields with ``other``'s set ones on top."""
+        top = RunFields.of(other)
+        changes = {
+            f.name: getattr(top, f.name)
+            for f in fields(top)
+            if f.name != "outputs" and getattr(top, f.name) is not UNSET
+        }
+        return replace(self, **changes, outputs={**self.outputs, **top.outputs})
+
+    def stored(self) -> Iterator[tuple[str, Any]]:
+        """(hash field, JSON-ready value) of every field that is set."""
+        for f in fields(self):
+            if f.name == "outputs":
+                continue
+            value = getattr(self, f.name)
+            if value is UNSET:
+                continue
+            if isinstance(value, ErrorInfo):
+                value = value.model_dump(exclude_none=True)
+            elif isinstance(value, RunState):
+                value = value.value
+            yield f.name, value
+        for index, value in self.outputs.items():
+            yield Field.output(index), value
+
+    def get(self, name: str) -> Any:
+        """A set field by its stored name (None if unset)."""
+        return dict(self.stored()).get(name)
+
+
+def _typed(name: str, value: Any) -> Any:
+    if name == "error" and isinstance(value, Mapping):
+        return ErrorInfo.model_validate(value)
+    if name == "outcome" and isinstance(value, str):
+        return RunState(value)
+    return value
+
+
+# -- the constants of the Lua scripts ------------------------------------------------------------
+_PREFIX, _ARG = "\x00prefix\x00", "\x00arg\x00"
+
+
+def _lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid Lua string literal here
+
+
+def _key_function(name: str, template: str) -> str:
+    """``local function name(prefix, a) return prefix .. 'literal' .. a end`` from a key
+    built by :class:`Keys` with placeholder arguments."""
+    parts: list[str] = []
+    rest = template
+    while rest:
+        cuts = [(rest.find(mark), mark) for mark in (_PREFIX, _ARG) if mark in rest]
+        if not cuts:
+            parts.append(_lua_string(rest))
+            break
+        at, mark = min(cuts)
+        if at:
+            parts.append(_lua_string(rest[:at]))
+        parts.append("prefix" if mark == _PREFIX else "a")
+        rest = rest[at + len(mark) :]
+    return f"local function {name}(prefix, a) return {' .. '.join(parts)} end"
+
+
+def lua_prelude() -> str:
+    """Lua definitions of the constants the scripts share with Python."""
+    keys = Keys(_PREFIX)
+    deadline_mark = str(TimerId("", TimerKind.DEADLINE)).split(TimerKind.DEADLINE.value)[0]
+    lines = [
+        "-- generated by orch_serv.store.shape.lua_prelude(): do not spell these in scripts",
+        "local STATE = {" + ", ".join(f"{s.name} = {_lua_string(s.value)}" for s in RunState) + "}",
+        "local TERMINAL = {"
+        + ", ".join(f"[{_lua_string(s.value)}] = true" for s in sorted(TERMINAL_STATES))
+        + "}",
+        "local PHASE = {" + ", ".join(f"{p.name} = {_lua_string(p.value)}" for p in Phase) + "}",
+        "local OUTCOME = {"
+        + ", ".join(f"{o.name} = {_lua_string(o.value)}" for o in Outcome)
+        + "}",
+        "local BEAT = {"
+        + ", ".join(
+            f"{n} = {_lua_string(getattr(BeatOutcome, n))}"
+            for n in ("STARTED", "BEAT", "STALE", "NOT_FOUND")
+        )
+        + "}",
+        f"local LATE_RESULT = {_lua_string(KIND_CODES[EventKind.LATE_RESULT])}",
+        f"local EVENT_KIND = {_lua_string(STORAGE_KEYS['kind'])}",
+        f"local EVENT_REASON = {_lua_string(STORAGE_KEYS['reason'])}",
+        "local DEADLINE_MARK = "
+        + _lua_string(f"{deadline_mark}{TimerKind.DEADLINE.value}{deadline_mark}"),
+        _key_function("state_index", keys.state_index(_ARG)),
+        _key_function("flow_index", keys.flow_index(_ARG)),
+        _key_function("key_ref", keys.by_key(_ARG)),
+        _key_function("run_hash", keys.run(_ARG)),
+        _key_function("finished_channel", keys.finished_channel),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["UNSET", "BeatOutcome", "Field", "RunFields", "lua_prelude"]
