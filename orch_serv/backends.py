@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from orch_serv.settings import Settings
-from orch_serv.store.redis import RedisRunStore
 from orch_serv.transport.base import Transport
-from orch_serv.transport.memory import MemoryTransport
-from orch_serv.transport.rabbit import RabbitTransport
+
+if TYPE_CHECKING:  # imported when first used: `import orch_serv` loads no client library
+    from orch_serv.store.redis import RedisRunStore
 
 
 def is_embedded(url: str) -> bool:
@@ -23,6 +24,8 @@ async def open_store(
     settings: Settings, *, embedded_default: bool = False, clock: Callable[[], float] = time.time
 ) -> RedisRunStore:
     """Connect the run store (fails fast when Redis does not answer)."""
+    from orch_serv.store.redis import RedisRunStore
+
     _, url = settings.urls(embedded_default=embedded_default)
     return await RedisRunStore.connect(
         url,
@@ -40,7 +43,16 @@ async def open_transport(
     nothing is created: the namespace must exist already (for read-only commands)."""
     url, _ = settings.urls(embedded_default=embedded_default)
     if is_embedded(url):
-        return await MemoryTransport.connect(url, namespace=settings.namespace, declare=declare)
+        from orch_serv.transport.memory import MemoryTransport
+
+        return await MemoryTransport.connect(
+            url,
+            namespace=settings.namespace,
+            declare=declare,
+            batch_max=settings.publish_batch_max,
+        )
+    from orch_serv.transport.rabbit import RabbitTransport
+
     return await RabbitTransport.connect(
         url,
         namespace=settings.namespace,

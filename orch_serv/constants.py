@@ -128,3 +128,9 @@ class EventKind(StrEnum):
     RUN_CANCELLED = "run_cancelled"
     RUN_COMPENSATED = "run_compensated"
     RUN_COMPENSATION_FAILED = "run_compensation_failed"
+
+
+def lane_state(lane: Lane) -> RunState:
+    """The run state in which commands of ``lane`` are in flight (``RUNNING`` for ``run``,
+    ``COMPENSATING`` for ``compensate``)."""
+    return RunState.COMPENSATING if lane is Lane.COMPENSATE else RunState.RUNNING

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     """Configure structlog once for a CLI process (libraries never call this)."""
+    import structlog
+
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -39,7 +45,35 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     )
 
 
+class _Lazy:
+    """A logger that imports structlog at its first use: ``import orch_serv`` stays light
+    (structlog imports rich, when installed, for its console renderer)."""
+
+    __slots__ = ("_logger", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        logger = self._logger
+        if logger is None:
+            import structlog
+
+            logger = self._logger = structlog.get_logger(component=self._name)
+        return getattr(logger, attr)
+
+
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A bound logger tagged with the component name."""
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(component=name)
-    return logger
+    return cast("structlog.typing.FilteringBoundLogger", _Lazy(name))
+
+
+@contextmanager
+def bound_context(**values: Any) -> Iterator[None]:
+    """Bind ``values`` to every log line of the current context (``structlog.contextvars``)
+    until the block ends."""
+    import structlog
+
+    with structlog.contextvars.bound_contextvars(**values):
+        yield

@@ -97,7 +97,9 @@ class FlowTestKit:
 
     async def __aenter__(self) -> Self:
         url = self.settings.amqp_url or ""
-        self._transport = await MemoryTransport.connect(url, namespace=self.settings.namespace)
+        self._transport = await MemoryTransport.connect(
+            url, namespace=self.settings.namespace, batch_max=self.settings.publish_batch_max
+        )
         store = await RedisRunStore.connect(
             url,
             prefix=self.settings.key_prefix,

@@ -18,12 +18,14 @@ import asyncio
 import struct
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
-from pamqp import commands, frame, header
+from pamqp import base, commands, frame, header
 from pamqp.body import ContentBody
 
 FRAME_END = b"\xce"
+
+_Method = TypeVar("_Method")
 
 #: Bit of each Basic property in the property flags, in wire order.
 PROPERTY_FLAGS = {
@@ -243,11 +245,11 @@ class RawPublisher:
             raise LookupError(f"no queue bound for {routing_key!r}")
 
     # -- frames --------------------------------------------------------------------------------
-    def _send(self, channel: int, value: object) -> None:
+    def _send(self, channel: int, value: base.Frame) -> None:
         assert self._writer is not None
-        self._writer.write(frame.marshal(value, channel))  # type: ignore[arg-type]
+        self._writer.write(frame.marshal(value, channel))
 
-    async def _expect(self, kind: type) -> object:
+    async def _expect(self, kind: type[_Method]) -> _Method:
         got = await self._next()
         if not isinstance(got, kind):
             raise RuntimeError(f"expected {kind.__name__}, got {got!r}")

@@ -81,9 +81,10 @@ async def settings() -> AsyncIterator[Settings]:
 
 @pytest.fixture
 async def backends(settings: Settings) -> AsyncIterator[tuple[RabbitTransport, RedisRunStore]]:
-    """A connected transport and store."""
-    async with open_backends(settings) as pair:
-        yield pair
+    """A connected transport (RabbitMQ: ``settings`` names an ``amqp://`` URL) and store."""
+    async with open_backends(settings) as (transport, store):
+        assert isinstance(transport, RabbitTransport)
+        yield transport, store
 
 
 async def eventually(

@@ -108,7 +108,12 @@ def cancel(
     reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "",
     fmt: Annotated[Format, _FORMAT] = Format.table,
 ) -> None:
-    """Cancel a run: CANCELLED at once, and its running handler is told to stop."""
+    """Cancel a run: CANCELLED at once, and its running handler is told to stop.
+
+    Commands of the run still waiting in a queue are never started: a service with a run store skips any command whose run is no longer at that step and attempt.
+
+    What can still happen: a handler already running finishes if it ignores the stop (its reply is recorded as a late result), and a command taken in the instant between that check and the cancel runs once (docs/handlers.md).
+    """  # noqa: E501 - typer keeps a docstring's line breaks in --help
     config = settings()
 
     async def main() -> RunRecord:

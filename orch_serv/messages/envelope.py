@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from orch_serv.constants import EventStatus, Lane, MessageKind
+from orch_serv.messages import ids
 from orch_serv.messages.limits import (
     AttemptNumber,
     DurationMs,
@@ -147,14 +148,14 @@ class Envelope(BaseModel, Generic[BodyT]):
         return self.command
 
     def answer(
-        self, kind: MessageKind, suffix: str, *, service: str, **fields: Any
+        self, kind: MessageKind, message_id: str, *, service: str, **fields: Any
     ) -> Envelope[Any]:
         """A message about this command (reply, heartbeat, status event): it echoes the
-        command's run, flow, step, attempt and lane, so the orchestrator can place it, and
-        its id is ``{command id}{suffix}``."""
+        command's run, flow, step, attempt and lane, so the orchestrator can place it; its
+        id comes from :mod:`orch_serv.messages.ids`."""
         return Envelope[Any](
             kind=kind,
-            message_id=f"{self.message_id}{suffix}",
+            message_id=message_id,
             run_id=self.run_id,
             flow=self.flow,
             target=self.target,
@@ -180,7 +181,6 @@ BaseOrchServMsg = Envelope
 
 
 def command_message_id(run_id: str, step: int, attempt: int, lane: Lane = Lane.RUN) -> str:
-    """The deterministic id of the command for (run, step, attempt); compensations are
-    ``{run_id}:c{step}:{attempt}``."""
-    prefix = "c" if lane is Lane.COMPENSATE else ""
-    return f"{run_id}:{prefix}{step}:{attempt}"
+    """The deterministic id of the command for (run, step, attempt) (kept for callers of
+    earlier versions: :func:`orch_serv.messages.ids.command_id`)."""
+    return ids.command_id(run_id, step, attempt, lane)

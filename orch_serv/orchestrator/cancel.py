@@ -10,8 +10,9 @@ from orch_serv.constants import Lane, MessageKind
 from orch_serv.exceptions import TransportError
 from orch_serv.flow.spec import StepSpec
 from orch_serv.logs import get_logger
+from orch_serv.messages import ids
 from orch_serv.messages.codec import encode
-from orch_serv.messages.envelope import Envelope, command_message_id
+from orch_serv.messages.envelope import Envelope
 from orch_serv.orchestrator.core.decision import CancelNotice
 from orch_serv.transport.base import Transport
 
@@ -24,7 +25,7 @@ async def send_notice(transport: Transport, notice: CancelNotice) -> None:
     target = notice.message_id
     envelope = Envelope[Any](
         kind=MessageKind.CANCEL,
-        message_id=f"{target or notice.run_id}:cancel",
+        message_id=ids.cancel_notice_id(notice.run_id, target),
         run_id=notice.run_id,
         body={"message_id": target},
     )
@@ -43,7 +44,7 @@ async def send_cancel(
     lane: Lane = Lane.RUN,
 ) -> None:
     """Tell every service process to stop the work of ``run_id`` (or of one attempt)."""
-    target = None if step is None else command_message_id(run_id, step.index, attempt, lane)
+    target = None if step is None else ids.command_id(run_id, step.index, attempt, lane)
     await send_notice(transport, CancelNotice(run_id, target))
 
 

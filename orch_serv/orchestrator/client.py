@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +17,10 @@ from orch_serv.exceptions import (
     RunNotFound,
 )
 from orch_serv.flow.spec import FlowSpec
+from orch_serv.messages import ids
 from orch_serv.messages.codec import encode, headers_for
 from orch_serv.messages.envelope import Envelope
+from orch_serv.messages.ids import new_run_id
 from orch_serv.orchestrator.cancel import send_cancel
 from orch_serv.orchestrator.core.dispatch import resume_message, start_message
 from orch_serv.settings import DEFAULT_MAX_MESSAGE_BYTES
@@ -37,19 +38,6 @@ from orch_serv.transport.base import Transport
 
 #: How long a client trusts the flow definition it looked up (starts skip two Redis reads).
 SPEC_CACHE_SECONDS = 2.0
-
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def new_run_id() -> str:
-    """A random 128-bit run id in 22 base-62 characters (it is in every key and index entry
-    of the run, so shorter than hex pays off in memory)."""
-    value = uuid.uuid4().int
-    chars = []
-    for _ in range(22):
-        value, digit = divmod(value, 62)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
 
 
 class Client:
@@ -236,7 +224,7 @@ class Client:
         else:
             new = Position(RunState.COMPENSATING, comp.index, 1, Phase.QUEUED)
             fields = {"outcome": RunState.CANCELLED.value}
-        cause = f"{run_id}:cancel"
+        cause = ids.cancel_cause(run_id)
         result = await self.store.transition(
             Transition.any_active(
                 run_id=run_id,
@@ -269,7 +257,7 @@ class Client:
             run_id=run_id,
             expect=Position(record.state, record.step, record.attempt),
             new=Position(RunState.RUNNING, record.step, attempt, Phase.QUEUED),
-            cause=f"{run_id}:retry:{attempt}",
+            cause=ids.retry_cause(run_id, attempt),
             now=now,
             fields={"error": None, "deadline": None, "finished_at": None},
             events=[

@@ -19,13 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from orch_serv.constants import Lane, MessageKind, TimerKind
 from orch_serv.exceptions import FlowNotFound, MsgException, StoreError, TransportError
 from orch_serv.flow.registry import Definition, FlowRegistry
 from orch_serv.inflight import Inflight
-from orch_serv.logs import get_logger
+from orch_serv.logs import bound_context, get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import Envelope
 from orch_serv.orchestrator.cancel import send_notice
@@ -170,7 +168,7 @@ class Engine:
         except MsgException as exc:
             await self._dead_letter(delivery, exc.message)
             return
-        with structlog.contextvars.bound_contextvars(
+        with bound_context(
             run_id=message.run_id,
             kind=message.kind.value,
             step=message.step,

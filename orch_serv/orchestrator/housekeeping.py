@@ -5,9 +5,9 @@ retry's transition, never sent its START or RESUME)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
+from orch_serv.background import Background
 from orch_serv.exceptions import FlowNotFound, StoreError, TransportError
 from orch_serv.logs import get_logger
 from orch_serv.orchestrator.core import Commit, recover, recovery_scope
@@ -23,20 +23,15 @@ class Housekeeper:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background(self._loop, "orch_serv-housekeeping")
 
     def start(self) -> None:
         """Run the loop in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop())
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop the loop; idempotent."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _loop(self) -> None:
         engine = self.engine

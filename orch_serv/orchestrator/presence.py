@@ -19,9 +19,10 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable
 
+from orch_serv.background import Background
 from orch_serv.exceptions import NamespaceConflict, StoreError
 from orch_serv.logs import get_logger
-from orch_serv.store.replicas import Replica, Replicas
+from orch_serv.store.base import Replica, Replicas
 
 log = get_logger("orchestrator")
 
@@ -54,7 +55,7 @@ class Presence:
         self._clock = clock
         self.interval = interval
         self.replica_id = uuid.uuid4().hex[:12]
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background(self._refresh, "orch_serv-presence")
 
     @property
     def horizon(self) -> float:
@@ -78,16 +79,11 @@ class Presence:
 
     def start(self) -> None:
         """Refresh the announcement in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._refresh())
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop refreshing and withdraw; idempotent."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if await self._task.stop():
             with contextlib.suppress(StoreError):
                 await self._replicas.withdraw(self.replica_id)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from orch_serv.background import Background
 from orch_serv.exceptions import OrchServError
 from orch_serv.logs import get_logger
 from orch_serv.store.base import RunStore
@@ -44,21 +45,16 @@ class TimerLoop:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._next_wake = float("inf")
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background(self._loop, "orch_serv-timers")
         self._running: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Start the loop in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="orch_serv-timers")
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop claiming; timers being handled finish (or fall due again after the lease)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 

@@ -6,12 +6,14 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 from orch_serv.constants import EventStatus, MessageKind
 from orch_serv.exceptions import ConfigurationError
+from orch_serv.messages import ids
 from orch_serv.messages.envelope import Envelope, StatusInfo
 from orch_serv.store.base import RunStore
 
@@ -117,7 +119,7 @@ class HandlerContext:
         ``progress`` (any JSON) shows in the run's history."""
         beat = self.message.answer(
             MessageKind.HEARTBEAT,
-            f":beat:{next(self._seq)}",
+            ids.heartbeat_id(self.message.message_id, next(self._seq)),
             service=self.service,
             progress=progress,
         )
@@ -138,7 +140,7 @@ class HandlerContext:
         """Record a status event (with an optional lineage body) on the run; confirmed."""
         event = self.message.answer(
             MessageKind.STATUS,
-            f":status:{next(self._seq)}",
+            ids.status_id(self.message.message_id, next(self._seq)),
             service=self.service,
             status=StatusInfo(
                 name=name, status=EventStatus(status), lineage=lineage, message=message
@@ -179,7 +181,7 @@ class HandlerContext:
             )
         if ttl is not None and not ttl > 0:
             raise ValueError(f"ctx.once() ttl must be a positive number of seconds, got {ttl!r}")
-        token = self.message.message_id if key is None else f"{self.message.message_id}:{key}"
+        token = ids.once_token(self.message.message_id, key)
         return await self._store.mark_once(
             self.run_id, token, self._once_ttl if ttl is None else ttl
         )

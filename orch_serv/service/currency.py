@@ -12,14 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orch_serv.constants import Lane, RunState
+from orch_serv.constants import lane_state
 from orch_serv.messages.envelope import Envelope
 from orch_serv.store.base import Position
-
-
-def lane_state(lane: Lane) -> RunState:
-    """The run state in which commands of ``lane`` are in flight."""
-    return RunState.COMPENSATING if lane is Lane.COMPENSATE else RunState.RUNNING
 
 
 def stale_reason(position: Position, command: Envelope[Any]) -> str | None:
@@ -40,4 +35,4 @@ def stale_reason(position: Position, command: Envelope[Any]) -> str | None:
     return None
 
 
-__all__ = ["lane_state", "stale_reason"]
+__all__ = ["stale_reason"]

@@ -12,6 +12,7 @@ from pydantic_core import PydanticSerializationError
 
 from orch_serv.constants import MessageKind
 from orch_serv.exceptions import HandlerError, RetryAfter
+from orch_serv.messages import ids
 from orch_serv.messages.codec import encode
 from orch_serv.messages.envelope import Envelope, ErrorInfo
 from orch_serv.messages.limits import MAX_DURATION_MS, MAX_RETRY_AFTER
@@ -75,7 +76,7 @@ def build_reply(
     def answer(body: Any, failure: ErrorInfo | None) -> Envelope[Any]:
         return command.answer(
             MessageKind.REPLY,
-            ":reply",
+            ids.reply_id(command.message_id),
             service=service,
             source=command.step_name,
             body=body,

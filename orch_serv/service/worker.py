@@ -16,12 +16,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
-import structlog
-
 from orch_serv.constants import MessageKind
 from orch_serv.exceptions import MsgException, StoreError, TransportError, Unroutable
 from orch_serv.inflight import Inflight
-from orch_serv.logs import get_logger
+from orch_serv.logs import bound_context, get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import Envelope, ErrorInfo
 from orch_serv.service.backoff import Backoff, pause
@@ -175,7 +173,7 @@ class ServiceWorker:
             return
         # every log line of this delivery (handler's own structlog lines included) says which
         # run, step, attempt and command it is about
-        with structlog.contextvars.bound_contextvars(
+        with bound_context(
             service=self.service.name,
             run_id=command.run_id,
             step=command.step,

@@ -1,5 +1,7 @@
 """Run stores: the protocol the engine uses, and Redis."""
 
+from typing import TYPE_CHECKING, Any
+
 from orch_serv.store.base import (
     CreateResult,
     Event,
@@ -11,7 +13,19 @@ from orch_serv.store.base import (
     Transition,
     TransitionResult,
 )
-from orch_serv.store.redis import RedisRunStore
+
+if TYPE_CHECKING:
+    from orch_serv.store.redis import RedisRunStore
+
+
+def __getattr__(name: str) -> Any:
+    """``RedisRunStore`` is imported when first asked for (it loads redis-py)."""
+    if name == "RedisRunStore":
+        from orch_serv.store.redis import RedisRunStore
+
+        return RedisRunStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CreateResult",

@@ -10,39 +10,14 @@ when no replica refreshes it.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from orch_serv.exceptions import StoreError
-
-
-@dataclass(frozen=True, slots=True)
-class Replica:
-    """One orchestrator replica as it announced itself."""
-
-    replica_id: str
-    names: frozenset[str]
-    host: str
-    pid: int
-    seen: float
-
-
-class Replicas(Protocol):
-    """The replicas of one namespace (what :class:`~orch_serv.orchestrator.presence.Presence`
-    needs from a store)."""
-
-    async def announce(self, replica: Replica, *, ttl: float) -> None:
-        """Record (or refresh) ``replica``."""
-
-    async def withdraw(self, replica_id: str) -> None:
-        """Forget a replica that stops."""
-
-    async def live(self, *, now: float, seen_after: float) -> list[Replica]:
-        """Replicas seen since ``seen_after``."""
+from orch_serv.store.base import Replica
 
 
 class RedisReplicas:
@@ -109,4 +84,4 @@ class RedisReplicas:
         return found
 
 
-__all__ = ["RedisReplicas", "Replica", "Replicas"]
+__all__ = ["RedisReplicas"]

@@ -15,8 +15,7 @@ import aio_pika
 from pamqp.header import ContentHeader
 
 from orch_serv.exceptions import PublishError
-
-_SHORTSTR_MAX = 255
+from orch_serv.transport.wiresafe import SHORTSTR_MAX
 
 
 class UnencodableMessage(PublishError):
@@ -30,8 +29,8 @@ def check_encodable(message: aio_pika.Message, routing_key: str, frame_max: int)
     try:
         encoded = ContentHeader(body_size=len(message.body), properties=message.properties)
         size = len(encoded.marshal())
-        if len(routing_key.encode("utf-8")) > _SHORTSTR_MAX:
-            raise ValueError(f"routing key longer than {_SHORTSTR_MAX} bytes")
+        if len(routing_key.encode("utf-8")) > SHORTSTR_MAX:
+            raise ValueError(f"routing key longer than {SHORTSTR_MAX} bytes")
     except Exception as exc:  # whatever pamqp raises (TypeError, OverflowError, struct.error...)
         raise UnencodableMessage(
             f"message properties cannot be encoded: {type(exc).__name__}: {exc}"
@@ -40,13 +39,3 @@ def check_encodable(message: aio_pika.Message, routing_key: str, frame_max: int)
         raise UnencodableMessage(
             f"message properties take {size} bytes, more than a frame of {frame_max} holds"
         )
-
-
-def fit_short(value: str | None) -> str | None:
-    """``value`` if it fits an AMQP short string (message id, type), else None."""
-    if value is None:
-        return None
-    try:
-        return value if len(value.encode("utf-8")) <= _SHORTSTR_MAX else None
-    except UnicodeEncodeError:
-        return None

@@ -20,6 +20,10 @@ from orch_serv.transport.base import Delivery, DeliveryHandler
 
 log = get_logger("transport")
 
+#: Set, instead of the real properties, on a message whose properties could not be decoded
+#: (:mod:`orch_serv.transport.tolerant`): such a message is dead-lettered before any handler.
+HEADER_UNDECODABLE = "x-orch-serv-undecodable"
+
 #: Copies a delivery to the dead-letter queue with a reason, then settles it.
 Poison = Callable[[Any, str], Awaitable[None]]
 

@@ -4,6 +4,11 @@ manual acks with a prefetch, redelivery (flagged) of unacked messages when their
 goes away, dead-lettering with a reason, mandatory publishes that fail when unroutable,
 and publisher confirms that are immediate.
 
+Batching is the RabbitMQ transport's own (:mod:`orch_serv.transport.batching`): publishes go
+through the same :class:`~orch_serv.transport.batching.PublishBatcher`, and every delivery
+through the same :func:`~orch_serv.transport.batch_delivery.deliver` (poison guards, batch
+splitting, per-element settlement), so the embedded mode runs the same code under load.
+
 Transports opened on the same ``memory://NAME`` URL share one broker.
 """
 
@@ -24,12 +29,14 @@ from orch_serv.transport.base import (
     ReplayResult,
     Topology,
 )
+from orch_serv.transport.batching import PublishBatcher, deliver
 from orch_serv.transport.deadletters import (
     dead_letter_headers,
     read_dead_letter,
     replay_headers,
     replay_route,
 )
+from orch_serv.transport.guard import settle_notice
 from orch_serv.transport.memory_broker import (
     Broker,
     MemoryConsumer,
@@ -45,11 +52,12 @@ __all__ = ["Broker", "MemoryConsumer", "MemoryDelivery", "MemoryTransport", "bro
 class MemoryTransport:
     """:class:`~orch_serv.transport.base.Transport` on an in-process :class:`Broker`."""
 
-    def __init__(self, broker: Broker, topology: Topology) -> None:
+    def __init__(self, broker: Broker, topology: Topology, *, batch_max: int = 64) -> None:
         self.broker = broker
         self.topology = topology
         self._consumers: list[MemoryConsumer] = []
         self._closed = False
+        self._batcher = PublishBatcher(self._route_main, max_batch=batch_max)
         broker.declare_exchange(topology.exchange, "direct")
         broker.declare_exchange(topology.dead_letter_exchange, "direct")
         broker.declare_exchange(topology.control_exchange, "fanout")
@@ -58,10 +66,16 @@ class MemoryTransport:
 
     @classmethod
     async def connect(
-        cls, url: str = "memory://", *, namespace: str = "orch_serv", declare: bool = True
+        cls,
+        url: str = "memory://",
+        *,
+        namespace: str = "orch_serv",
+        declare: bool = True,
+        batch_max: int = 64,
     ) -> Self:
         """Open a transport on the broker of ``url``. With ``declare=False`` nothing is
-        created: the namespace must exist on that broker, else :class:`TransportError`."""
+        created: the namespace must exist on that broker, else :class:`TransportError`.
+        ``batch_max``: the most envelopes one message carries (1: never batch)."""
         broker, topology = broker_for(url), Topology(namespace)
         if not declare:
             if topology.dead_letter_queue not in broker.queues:
@@ -75,7 +89,7 @@ class MemoryTransport:
                         f"namespace {namespace!r} has no exchange ({name!r}): nothing has run "
                         "there (check --namespace)"
                     )
-        return cls(broker, topology)
+        return cls(broker, topology, batch_max=batch_max)
 
     async def close(self) -> None:
         """Close every consumer of this transport (unacked messages are redelivered)."""
@@ -123,29 +137,48 @@ class MemoryTransport:
         headers: Mapping[str, Any] | None = None,
         kind: str | None = None,
     ) -> None:
-        """Route to the bound queues ('confirmed' at once); unroutable raises PublishError."""
+        """Route to the bound queues, returning once routed ('confirmed' at once); unroutable
+        raises PublishError. Concurrent publishes to one routing key share one batch message,
+        as on RabbitMQ (see :mod:`~orch_serv.transport.batching`)."""
         self._check()
-        message = Message(bytes(body), dict(headers or {}), routing_key, message_id, kind)
+        self.broker.publishing += 1
+        try:
+            await self._batcher.publish(routing_key, bytes(body), message_id, headers, kind)
+        finally:
+            self.broker.publishing -= 1
+            self.broker.activity.set()
+
+    async def _route_main(
+        self,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        headers: Mapping[str, Any] | None,
+        kind: str | None,
+    ) -> None:
+        """One AMQP message to the main exchange (mandatory), batch or not."""
+        message = Message(body, dict(headers or {}), routing_key, message_id, kind)
         self.broker.route(self.topology.exchange, routing_key, message, mandatory=True)
 
     async def consume(
         self, queue: str, handler: DeliveryHandler, *, prefetch: int
     ) -> MemoryConsumer:
-        """Deliver ``queue``'s messages to ``handler``."""
+        """Deliver ``queue``'s messages to ``handler``, as the RabbitMQ transport does
+        (:func:`~orch_serv.transport.batch_delivery.deliver`): batches split into one
+        delivery per envelope, every delivery settled whatever ``handler`` does."""
         self._check()
         if queue not in self.broker.queues:
             raise TransportError(f"queue {queue!r} must be declared before it is consumed")
-        consumer = MemoryConsumer(
-            self.broker, self.broker.queues[queue], handler, prefetch, self._poison(queue)
-        )
+
+        async def poison(target: Any, reason: str) -> None:
+            await self.dead_letter(target, reason, queue=queue)
+
+        async def on_message(delivery: MemoryDelivery) -> None:
+            await deliver(delivery, handler, poison, self._route_main, queue=queue)
+
+        consumer = MemoryConsumer(self.broker, self.broker.queues[queue], on_message, prefetch)
         self._consumers.append(consumer)
         return consumer
-
-    def _poison(self, queue: str) -> Any:
-        async def poison(delivery: Any, reason: str) -> None:
-            await self.dead_letter(delivery, reason, queue=queue)
-
-        return poison
 
     async def queue_stats(self, queue: str) -> QueueStats | None:
         """Ready messages and consumers of ``queue``; None when it does not exist."""
@@ -176,12 +209,17 @@ class MemoryTransport:
         self.broker.route(self.topology.control_exchange, "", message, mandatory=False)
 
     async def consume_control(self, handler: DeliveryHandler) -> MemoryConsumer:
-        """Notices on a queue of this consumer's own."""
+        """Notices on a queue of this consumer's own; whatever the handler does, each ends
+        up acked (:func:`~orch_serv.transport.guard.settle_notice`, as on RabbitMQ)."""
         self._check()
         name = f"{self.topology.control_exchange}.{uuid.uuid4().hex[:12]}"
         queue = self.broker.declare_queue(name)
         self.broker.bind(name, self.topology.control_exchange, "")
-        consumer = MemoryConsumer(self.broker, queue, handler, 64)  # poison: dropped
+
+        async def on_message(delivery: MemoryDelivery) -> None:
+            await settle_notice(delivery, handler)
+
+        consumer = MemoryConsumer(self.broker, queue, on_message, 64)
         self._consumers.append(consumer)
         return consumer
 

@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from orch_serv.constants import HEADER_BATCH, HEADER_REDELIVERED
 from orch_serv.exceptions import PublishError, TransportError, Unroutable
-from orch_serv.transport.base import DeliveryHandler
-from orch_serv.transport.guard import Poison, run_guarded
 
-
-async def _reject(delivery: Any, reason: str) -> None:
-    """The poison handling of a consumer with no dead-letter queue of its own: reject."""
-    await delivery.reject()
+#: What a consumer does with each delivery (the transport's shared delivery path).
+OnMessage = Callable[["MemoryDelivery"], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +46,24 @@ class Queue:
 
 
 class Broker:
-    """The 'server' of the embedded mode: exchanges, bindings and queues."""
+    """The 'server' of the embedded mode: exchanges, bindings and queues.
+
+    It also counts what was routed, for tests that want to see batching at work:
+    ``messages_routed`` (AMQP messages, a batch counting once), ``batches_routed`` (messages
+    that carried more than one envelope, ``x-orch-serv-batch``) and ``largest_batch`` (the
+    most envelopes one message carried; 1 when nothing was batched, 0 before any publish).
+    """
 
     def __init__(self) -> None:
         self.exchanges: dict[str, str] = {}  # name -> "direct" | "fanout"
         self.bindings: dict[str, dict[str, set[str]]] = {}  # exchange -> key -> queues
         self.queues: dict[str, Queue] = {}
         self.activity = asyncio.Event()  # set whenever something is published or acked
+        #: Publishes accepted by a transport and not yet routed (waiting for their batch).
+        self.publishing = 0
+        self.messages_routed = 0
+        self.batches_routed = 0
+        self.largest_batch = 0
 
     def declare_exchange(self, name: str, kind: str) -> None:
         """Idempotent."""
@@ -87,8 +95,16 @@ class Broker:
             raise Unroutable(f"no queue is bound to routing key {key!r}")
         for name in sorted(targets):
             self.queues[name].put(message)
+        self._count(message)
         self.activity.set()
         return len(targets)
+
+    def _count(self, message: Message) -> None:
+        size = message.headers.get(HEADER_BATCH)
+        envelopes = size if isinstance(size, int) and size > 1 else 1
+        self.messages_routed += 1
+        self.batches_routed += int(envelopes > 1)
+        self.largest_batch = max(self.largest_batch, envelopes)
 
     def dead_letter_rejected(self, queue: Queue, message: Message) -> None:
         """What RabbitMQ does with a rejected message: to the queue's dead-letter exchange,
@@ -102,8 +118,10 @@ class Broker:
         self.route(queue.dead_letter_exchange, key, dead, mandatory=False)
 
     def ready(self) -> int:
-        """Messages waiting in all queues but the dead-letter one (for the test kit)."""
-        return sum(len(q.ready) for q in self.queues.values() if q.dead_letter_exchange)
+        """Messages waiting in all queues but the dead-letter one, and publishes on their way
+        to them (held for their batch until the end of the loop turn): for the test kit."""
+        waiting = sum(len(q.ready) for q in self.queues.values() if q.dead_letter_exchange)
+        return waiting + self.publishing
 
     def unacked(self, queue: str | None = None) -> int:
         """Messages delivered and not yet settled, in one queue or in all."""
@@ -142,8 +160,9 @@ class MemoryDelivery:
 
     @property
     def redelivered(self) -> bool:
-        """True when it was delivered before to a consumer that went away."""
-        return self._message.redelivered
+        """True when it was delivered before to a consumer that went away (or requeued), or
+        when it was given back out of a batch and re-published on its own."""
+        return self._message.redelivered or bool(self._message.headers.get(HEADER_REDELIVERED))
 
     @property
     def routing_key(self) -> str:
@@ -180,21 +199,15 @@ class MemoryDelivery:
 
 
 class MemoryConsumer:
-    """Delivers a queue's messages to a handler, at most ``prefetch`` unacked at a time."""
+    """Delivers a queue's messages, at most ``prefetch`` unacked at a time (a batch counts
+    once, as on RabbitMQ), each to ``on_message`` in a task of its own; ``on_message`` is the
+    transport's delivery path, which settles every delivery whatever its handler does."""
 
-    def __init__(
-        self,
-        broker: Broker,
-        queue: Queue,
-        handler: DeliveryHandler,
-        prefetch: int,
-        poison: Poison | None = None,
-    ):
+    def __init__(self, broker: Broker, queue: Queue, on_message: OnMessage, prefetch: int):
         self.broker = broker
         self.queue = queue
-        self.handler = handler
+        self.on_message = on_message
         self.prefetch = prefetch
-        self.poison: Poison = poison or _reject
         self.unacked: dict[int, Message] = {}
         self._tags = itertools.count(1)
         self._room = asyncio.Event()
@@ -218,14 +231,11 @@ class MemoryConsumer:
             message = queue.ready.popleft()
             tag = next(self._tags)
             self.unacked[tag] = message
-            task = asyncio.create_task(self._deliver(MemoryDelivery(message, self, tag)))
+            task = asyncio.create_task(self.on_message(MemoryDelivery(message, self, tag)))
             self._handling.add(task)
             task.add_done_callback(self._handling.discard)
             if len(queue.consumers) > 1:
                 await asyncio.sleep(0)  # let competing consumers take their share
-
-    async def _deliver(self, delivery: MemoryDelivery) -> None:
-        await run_guarded(self.handler, delivery, self.poison)
 
     def holds(self, tag: int) -> bool:
         """True while the delivery of ``tag`` is unsettled."""

@@ -13,7 +13,6 @@ confirm of the channel onto the wrong message.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
@@ -27,7 +26,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from orch_serv.constants import CONTENT_TYPE, HEADER_BATCH, HEADER_DEAD_ID, HEADER_REDELIVERED
+from orch_serv.constants import CONTENT_TYPE, HEADER_DEAD_ID
 from orch_serv.exceptions import PublishError, TransportError, Unroutable
 from orch_serv.transport import tolerant
 from orch_serv.transport.base import (
@@ -37,16 +36,10 @@ from orch_serv.transport.base import (
     ReplayResult,
     Topology,
 )
-from orch_serv.transport.batching import BatchState, ElementDelivery, PublishBatcher, split_batch
+from orch_serv.transport.batching import PublishBatcher, deliver
 from orch_serv.transport.deadletters import dead_letter_headers
-from orch_serv.transport.encodable import UnencodableMessage, check_encodable, fit_short
-from orch_serv.transport.guard import (
-    internal_reason,
-    log,
-    run_guarded,
-    settle_notice,
-    settle_poison,
-)
+from orch_serv.transport.encodable import UnencodableMessage, check_encodable
+from orch_serv.transport.guard import log, settle_notice
 from orch_serv.transport.rabbit_delivery import AMQP_ERRORS, RabbitConsumer, RabbitDelivery
 from orch_serv.transport.rabbit_dlq import RabbitDeadLetters
 from orch_serv.transport.rabbit_setup import (
@@ -57,7 +50,7 @@ from orch_serv.transport.rabbit_setup import (
     queue_stats,
     queue_type,
 )
-from orch_serv.transport.wiresafe import wire_safe_headers
+from orch_serv.transport.wiresafe import fit_short
 from orch_serv.urls import check_amqp_url, mask_url
 
 tolerant.install()
@@ -286,8 +279,10 @@ class RabbitTransport:
     ) -> RabbitConsumer:
         """Consume ``queue`` on a dedicated channel with ``prefetch`` unacked messages.
 
-        Every delivery is settled: one whose properties could not be decoded is dead-lettered
-        before ``handler`` sees it; one whose handler raises is dead-lettered by the guard."""
+        Every delivery goes through :func:`~orch_serv.transport.batch_delivery.deliver`, as on
+        the embedded broker: one whose properties could not be decoded is dead-lettered before
+        ``handler`` sees it; a batch is split into one delivery per envelope; one whose handler
+        raises is dead-lettered by the guard."""
         if queue not in self._declared:
             raise TransportError(f"queue {queue!r} must be declared before it is consumed")
         try:
@@ -300,54 +295,17 @@ class RabbitTransport:
             else:
                 declared = await channel.get_queue(queue, ensure=True)
 
+            async def poison(target: Any, reason: str) -> None:
+                await self.dead_letter(target, reason, queue=queue)
+
             async def on_message(message: AbstractIncomingMessage) -> None:
-                await self._on_message(message, handler, queue)
+                delivery = RabbitDelivery(message)
+                await deliver(delivery, handler, poison, self._publish_main, queue=queue)
 
             tag = await declared.consume(on_message, no_ack=False)
         except AMQP_ERRORS as exc:
             raise TransportError(f"cannot consume {queue!r}: {exc}") from exc
         return RabbitConsumer(channel, declared, tag)
-
-    async def _on_message(
-        self, message: AbstractIncomingMessage, handler: DeliveryHandler, queue: str
-    ) -> None:
-        delivery = RabbitDelivery(message)
-
-        async def poison(target: Any, reason: str) -> None:
-            await self.dead_letter(target, reason, queue=queue)
-
-        try:
-            undecodable = delivery.headers.get(tolerant.HEADER_UNDECODABLE)
-            if undecodable is not None:
-                log.warning("message_dead_lettered", queue=queue, reason=str(undecodable))
-                await settle_poison(delivery, str(undecodable), poison)
-                return
-            parts = split_batch(message.body) if HEADER_BATCH in delivery.headers else None
-            if not parts:
-                await run_guarded(handler, delivery, poison)
-                return
-            routing_key = delivery.routing_key
-            headers = wire_safe_headers(
-                {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
-            )
-
-            async def give_back(body: bytes, message_id: str | None) -> None:
-                again = {**headers, HEADER_REDELIVERED: 1}
-                await self._publish_main(
-                    routing_key, body, fit_short(message_id) or "", again, None
-                )
-
-            state = BatchState(len(parts), delivery.ack, give_back, delivery.reject)
-            await asyncio.gather(
-                *(
-                    run_guarded(handler, ElementDelivery(delivery, state, part, i), poison)
-                    for i, part in enumerate(parts)
-                )
-            )
-        except Exception as exc:  # the batch machinery itself failed: settle the message
-            log.error("delivery_failed", queue=queue, exc_info=True)
-            if not delivery.settled:
-                await settle_poison(delivery, internal_reason(exc), poison)
 
     async def dead_letter(self, delivery: Any, reason: str, *, queue: str) -> None:
         """Copy to the dead-letter queue with the reason (confirmed), then ack the original.

@@ -42,11 +42,13 @@ from typing import Any
 from pamqp import base, commands, decode
 from pamqp.header import ContentHeader
 
+from orch_serv.transport.guard import HEADER_UNDECODABLE
 from orch_serv.transport.wiresafe import raw_b64
 
-#: Set, instead of the real properties, on a message whose properties could not be decoded.
-HEADER_UNDECODABLE = "x-orch-serv-undecodable"
-#: The raw (base64) property bytes of such a message.
+__all__ = ["HEADER_RAW_PROPERTIES", "HEADER_UNDECODABLE", "install", "installed"]
+
+#: The raw (base64) property bytes of a message whose properties could not be decoded (it
+#: also carries ``HEADER_UNDECODABLE``, why).
 HEADER_RAW_PROPERTIES = "x-orch-serv-raw-properties"
 
 _MARK = "__orch_serv_tolerant__"

@@ -32,6 +32,8 @@ HEADER_CONVERTED = "x-orch-serv-converted-headers"
 MAX_DEPTH = 32
 #: pamqp cuts longer header names (with a warning); we shorten them ourselves, keeping a trace.
 MAX_KEY_CHARS = 128
+#: The longest AMQP short string (message id, type, routing key), in bytes.
+SHORTSTR_MAX = 255
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _FLOAT32_MAX = struct.unpack(">f", b"\x7f\x7f\xff\xff")[0]
 
@@ -191,3 +193,13 @@ def _short_repr(value: Any) -> str:
 def raw_b64(data: bytes) -> str:
     """Raw bytes kept as a header value (base64), e.g. undecodable properties."""
     return base64.b64encode(data).decode("ascii")
+
+
+def fit_short(value: str | None) -> str | None:
+    """``value`` if it fits an AMQP short string (message id, type), else None."""
+    if value is None:
+        return None
+    try:
+        return value if len(value.encode("utf-8")) <= SHORTSTR_MAX else None
+    except UnicodeEncodeError:
+        return None

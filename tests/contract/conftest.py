@@ -14,7 +14,8 @@ from orch_serv.transport.memory import MemoryTransport
 from orch_serv.transport.rabbit import RabbitTransport
 from tests.conftest import AMQP_URL, REDIS_URL, cleanup, unique_name
 
-TransportFactory = Callable[[], Awaitable[Transport]]
+#: Opens a transport; ``batch_max`` as ``publish_batch_max`` (64 by default, 1: never batch).
+TransportFactory = Callable[..., Awaitable[Transport]]
 
 
 @pytest.fixture(params=["memory", "rabbitmq"])
@@ -24,11 +25,15 @@ async def transport_factory(request: pytest.FixtureRequest) -> AsyncIterator[Tra
     broker = f"memory://{uuid.uuid4().hex}"
     opened: list[Transport] = []
 
-    async def factory() -> Transport:
+    async def factory(*, batch_max: int = 64) -> Transport:
         if request.param == "memory":
-            transport: Transport = await MemoryTransport.connect(broker, namespace=namespace)
+            transport: Transport = await MemoryTransport.connect(
+                broker, namespace=namespace, batch_max=batch_max
+            )
         else:
-            transport = await RabbitTransport.connect(AMQP_URL, namespace=namespace)
+            transport = await RabbitTransport.connect(
+                AMQP_URL, namespace=namespace, batch_max=batch_max
+            )
         opened.append(transport)
         return transport
 

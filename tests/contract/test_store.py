@@ -4,13 +4,14 @@ history, indexes, timers."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from orch_serv.constants import EventKind, EventStatus, Phase, RunState
 from orch_serv.flow.spec import FlowSpec, StepSpec
 from orch_serv.messages.envelope import ErrorInfo
-from orch_serv.store.base import Event, NewRun, Outcome, Position, Transition
+from orch_serv.store.base import CreateResult, Event, NewRun, Outcome, Position, Transition
 from orch_serv.store.redis import RedisRunStore
 
 SPEC = FlowSpec(
@@ -22,13 +23,15 @@ SPEC = FlowSpec(
 ).with_version()
 
 
-async def _new(store: RedisRunStore, run_id: str, key: str | None = None, body=None):
+async def _new(
+    store: RedisRunStore, run_id: str, key: str | None = None, body: Any = None
+) -> CreateResult:
     return await store.create_run(
         NewRun(run_id=run_id, spec=SPEC, input=body or {"x": 1}, now=100.0, key=key)
     )
 
 
-def _advance(run_id: str, frm: Position, to: Position, cause: str, **kw) -> Transition:
+def _advance(run_id: str, frm: Position, to: Position, cause: str, **kw: Any) -> Transition:
     return Transition(
         run_id=run_id,
         expect=frm,

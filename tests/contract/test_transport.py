@@ -162,3 +162,23 @@ async def test_requeued_message_comes_back_flagged(transport: Transport) -> None
     second = await asyncio.wait_for(seen.get(), 10)
     assert (first.redelivered, second.redelivered) == (False, True)
     assert second.message_id == "m1"
+
+
+async def test_control_notices_are_settled_whatever_the_handler_does(
+    transport: Transport,
+) -> None:
+    """A notice handler that raises or leaves the notice unsettled never stalls the control
+    consumer: every notice ends up acked, on both transports (more notices than the embedded
+    control queue's prefetch of 64)."""
+    seen: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def careless(delivery: Delivery) -> None:
+        await seen.put(delivery.body)
+        if delivery.body.endswith(b"0"):
+            raise RuntimeError("handler bug")  # and never settles the others either
+
+    await transport.consume_control(careless)
+    for i in range(100):
+        await transport.publish_control(b"notice %d" % i, message_id=f"c{i}")
+    got = {await asyncio.wait_for(seen.get(), 10) for _ in range(100)}
+    assert got == {b"notice %d" % i for i in range(100)}

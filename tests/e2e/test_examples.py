@@ -35,7 +35,8 @@ SERVICES = ("validator", "transformer", "publisher")
 async def _remove_namespace(settings: Settings) -> None:
     """Delete the queues, exchanges and Redis keys a test namespace left behind."""
     topology = Topology(settings.namespace)
-    connection = await aio_pika.connect_robust(settings.amqp_url)
+    amqp_url, redis_url = settings.urls()
+    connection = await aio_pika.connect_robust(amqp_url)
     async with connection:
         channel = await connection.channel()
         queues = [topology.orchestrator_queue, topology.dead_letter_queue]
@@ -48,7 +49,7 @@ async def _remove_namespace(settings: Settings) -> None:
             topology.control_exchange,
         ):
             await channel.exchange_delete(exchange)
-    client = aioredis.from_url(settings.redis_url)
+    client = aioredis.from_url(redis_url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{settings.key_prefix}:*")]
         if keys:

@@ -21,9 +21,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import aio_pika
 import aio_pika.exceptions
@@ -72,7 +72,6 @@ class Background:
     process: subprocess.Popen[bytes]
     stdout: Path
     stderr: Path
-    handles: list[IO[bytes]] = field(default_factory=list)
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -86,18 +85,14 @@ class Background:
 
     def stop(self) -> int:
         """SIGTERM, then the exit code (killed and failed if it does not exit in time)."""
+        if self.running():
+            self.process.send_signal(signal.SIGTERM)
         try:
-            if self.running():
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"no exit {STOP_SECONDS} s after SIGTERM\n{self.output()}")
-        finally:
-            for handle in self.handles:
-                handle.close()
+            return self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"no exit {STOP_SECONDS} s after SIGTERM\n{self.output()}")
 
 
 @dataclass(frozen=True)
@@ -158,11 +153,12 @@ class Cli:
     def spawn(self, *args: str) -> Background:
         name = f"{args[0]}-{len(self.background)}"
         stdout, stderr = self.tmp_path / f"{name}.out", self.tmp_path / f"{name}.err"
-        out, err = stdout.open("wb"), stderr.open("wb")
-        process = subprocess.Popen(
-            [str(ORCH_SERV), *args], cwd=ROOT, env=self.env, stdout=out, stderr=err
-        )
-        started = Background(args, process, stdout, stderr, [out, err])
+        # the child writes to its own copies of the descriptors: ours close once it has them
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            process = subprocess.Popen(
+                [str(ORCH_SERV), *args], cwd=ROOT, env=self.env, stdout=out, stderr=err
+            )
+        started = Background(args, process, stdout, stderr)
         self.background.append(started)
         return started
 

@@ -78,7 +78,9 @@ def succeeded(cli: Cli, dev: Background, workdir: Path) -> dict[str, Any]:
     """The JSON status of an ingest run that succeeded."""
     result = start_and_wait(cli, "ingest", "--body", body(workdir))
     assert result.returncode == 0, result
-    return result.json()  # type: ignore[no-any-return]
+    status = result.json()
+    assert isinstance(status, dict)
+    return status
 
 
 # -- long-running commands -------------------------------------------------------------------

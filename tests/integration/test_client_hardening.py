@@ -4,7 +4,6 @@ RabbitMQ and Redis: unknown names, oversized bodies, an idempotency key of anoth
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -12,6 +11,7 @@ import orch_serv
 from flows.ingest import orchestrator as ingest_app
 from orch_serv import Client, FlowNotFound, IdempotencyConflict, MessageTooLarge, Settings
 from orch_serv.backends import open_backends
+from orch_serv.store.redis import RedisRunStore
 from orch_serv.transport.base import QueueStats
 
 pytestmark = pytest.mark.integration
@@ -35,8 +35,9 @@ async def client(settings: Settings) -> AsyncIterator[Client]:
 
 async def run_keys(client: Client, settings: Settings) -> list[str]:
     """Every Redis key of the namespace (a run would add its hash, events, indexes, key)."""
-    redis: Any = client.store.redis  # type: ignore[attr-defined]
-    return sorted([k async for k in redis.scan_iter(match=f"{settings.key_prefix}:*")])
+    store = client.store
+    assert isinstance(store, RedisRunStore)
+    return sorted([k async for k in store.redis.scan_iter(match=f"{settings.key_prefix}:*")])
 
 
 async def orchestrator_messages(client: Client) -> int:

@@ -10,8 +10,9 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import cast
 
 import orjson
 import pytest
@@ -21,6 +22,7 @@ from orch_serv.constants import EventKind, RunState
 from orch_serv.orchestrator.app import Running
 from orch_serv.render import event_json, history_table
 from orch_serv.settings import Settings
+from orch_serv.store.base import Event
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.transport.rabbit import RabbitTransport
 from tests.apps.hardening import Probe, orchestrator
@@ -50,12 +52,10 @@ async def _finished_run(running: Running) -> tuple[str, str]:
     return run_id, record.version
 
 
-def _render(running_events: list[object]) -> str:
-    console = Console(file=io.StringIO(), width=200)
-    console.print(history_table("r", running_events))  # type: ignore[arg-type]
-    output = console.file.getvalue()  # type: ignore[attr-defined]
-    assert isinstance(output, str)
-    return output
+def _render(running_events: list[Event]) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=200).print(history_table("r", running_events))
+    return buffer.getvalue()
 
 
 async def test_out_of_range_numbers_are_dead_lettered_with_a_reason(running: Running) -> None:
@@ -99,9 +99,11 @@ async def test_out_of_range_numbers_are_dead_lettered_with_a_reason(running: Run
             "body",
         ),
     }
-    topology = running.transport.topology
+    transport = running.transport
+    assert transport is not None
+    topology = transport.topology
     for message_id, (kind, raw, _) in bad.items():
-        await running.transport.publish(
+        await transport.publish(
             topology.orchestrator_key,
             raw.encode(),
             message_id=message_id,
@@ -110,7 +112,7 @@ async def test_out_of_range_numbers_are_dead_lettered_with_a_reason(running: Run
         )
 
     async def all_dead() -> dict[str, str] | None:
-        dead = await dead_letters(running.transport.topology.namespace)
+        dead = await dead_letters(topology.namespace)
         return dead if set(bad) <= set(dead) else None
 
     dead = await eventually(all_dead)
@@ -122,7 +124,7 @@ async def test_out_of_range_numbers_are_dead_lettered_with_a_reason(running: Run
     assert [e.kind for e in after] == [e.kind for e in before]
     assert all(e.time > 0 for e in after)
     assert all(isinstance(event_json(e)["time"], str) for e in after)
-    assert "run_succeeded" in _render(after)  # type: ignore[arg-type]
+    assert "run_succeeded" in _render(after)
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
@@ -140,18 +142,20 @@ async def test_history_with_unusable_stored_times_still_reads(
     store = running.store
     assert isinstance(store, RedisRunStore)
     key = store.keys.events(run_id)
-    await store.redis.rpush(
+    # redis-py types its commands for both clients (``Awaitable[int] | int``): this one is async
+    pushed = store.redis.rpush(
         key,
         orjson.dumps({"k": "su", "t": None, "nm": "legacy_null"}).decode(),
         orjson.dumps({"k": "su", "t": -1e308, "nm": "legacy_negative"}).decode(),
         orjson.dumps({"k": "su", "nm": "legacy_missing"}).decode(),
     )
+    assert await cast(Awaitable[int], pushed) > 0
     events = await running.events(run_id)
     legacy = [e for e in events if e.name and e.name.startswith("legacy_")]
     assert [e.name for e in legacy] == ["legacy_null", "legacy_negative", "legacy_missing"]
     assert all(e.kind is EventKind.STATUS and e.time == 0.0 for e in legacy)
     assert [event_json(e)["time"] for e in legacy] == [None, None, None]
-    assert "legacy_negative" in _render(events)  # type: ignore[arg-type]
+    assert "legacy_negative" in _render(events)
 
     env = {
         **os.environ,

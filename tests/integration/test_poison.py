@@ -252,8 +252,7 @@ async def test_a_raising_delivery_handler_is_dead_lettered_with_the_error(
         await real_handle(self, command, delivery)
 
     import orch_serv.orchestrator.engine as engine_module
-
-    real_decode = engine_module.decode
+    from orch_serv.messages.codec import decode as real_decode
 
     def buggy_decode(data: bytes, *args: Any, **kwargs: Any) -> Any:
         if data == b"engine-poison":
@@ -280,8 +279,7 @@ async def test_when_even_the_dead_letter_fails_the_broker_dead_letters_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import orch_serv.orchestrator.engine as engine_module
-
-    real_decode = engine_module.decode
+    from orch_serv.messages.codec import decode as real_decode
 
     def buggy_decode(data: bytes, *args: Any, **kwargs: Any) -> Any:
         if data == b"twice-bad":

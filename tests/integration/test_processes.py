@@ -53,8 +53,9 @@ class Processes:
             "ORCH_SERV_TEST_DELAY": str(delay),
             "ORCH_SERV_SERVICE_PREFETCH": str(prefetch),
         }
-        log = open(self.log_dir / f"{role}-{len(self.started)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([CLI, role, app], cwd=ROOT, env=env, stdout=log, stderr=log)
+        # the child writes to its own copy of the descriptor: ours closes once it has it
+        with open(self.log_dir / f"{role}-{len(self.started)}.log", "wb") as log:
+            proc = subprocess.Popen([CLI, role, app], cwd=ROOT, env=env, stdout=log, stderr=log)
         self.started.append(proc)
         return proc
 

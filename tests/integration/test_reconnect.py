@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import subprocess
 
@@ -42,6 +43,11 @@ def _drop_connections_of(namespace: str) -> int:
     return len(pids)
 
 
+# aiormq (6.9) answers the broker's Connection.Close with CloseOk and then never closes the
+# StreamWriter of the dropped socket: Python warns "unclosed <StreamWriter ...>" when it is
+# collected (reproduced with aio-pika alone). Ignored for this test only, where the broker
+# drops a connection; the test collects the leftovers itself, under this filter.
+@pytest.mark.filterwarnings("ignore:unclosed <StreamWriter:ResourceWarning")
 async def test_runs_go_on_after_the_broker_drops_the_connection(
     backends: tuple[RabbitTransport, RedisRunStore], settings: Settings
 ) -> None:
@@ -61,3 +67,4 @@ async def test_runs_go_on_after_the_broker_drops_the_connection(
         record = await running.wait(after, timeout=60)
     assert record.state is RunState.SUCCEEDED
     assert record.result == {"n": 2, "trail": ["one", "two", "three"]}
+    gc.collect()  # the dropped connection's StreamWriter (see the filter above), here

@@ -26,6 +26,7 @@ from orch_serv.orchestrator.app import Running
 from orch_serv.service.worker import ServiceWorker
 from orch_serv.settings import Settings
 from orch_serv.store.redis import RedisRunStore
+from orch_serv.transport.base import Transport
 from orch_serv.transport.rabbit import RabbitTransport
 from tests.apps.hardening import Probe, orchestrator, work
 from tests.conftest import eventually
@@ -47,8 +48,14 @@ async def engine_only(
         yield running
 
 
+def _transport(running: Running) -> Transport:
+    """The transport of an attached orchestrator (a :class:`Running` always has one)."""
+    assert running.transport is not None
+    return running.transport
+
+
 def _queue(running: Running) -> str:
-    return running.transport.topology.service_queue("work")
+    return _transport(running).topology.service_queue("work")
 
 
 async def _queued_command(running: Running, flow: str) -> tuple[str, dict[str, Any]]:
@@ -60,8 +67,9 @@ async def _queued_command(running: Running, flow: str) -> tuple[str, dict[str, A
 
 
 async def _send_command(running: Running, command: dict[str, Any]) -> None:
-    await running.transport.publish(
-        running.transport.topology.service_key("work"),
+    transport = _transport(running)
+    await transport.publish(
+        transport.topology.service_key("work"),
         orjson.dumps(command),
         message_id=command["message_id"],
         headers=raw_headers("command"),
@@ -77,7 +85,7 @@ async def test_unroutable_reply_to_dead_letters_the_command_after_one_run(
     _, command = await _queued_command(running, "act_flow")
     command["reply_to"] = "nowhere.at.all"
     await _send_command(running, command)
-    worker = ServiceWorker(work, running.transport, settings, store=running.store)
+    worker = ServiceWorker(work, _transport(running), settings, store=running.store)
     with capture_logs(processors=CAPTURE) as logs:
         async with worker:
 
@@ -95,7 +103,7 @@ async def test_unroutable_reply_to_dead_letters_the_command_after_one_run(
 class FailingOnce:
     """The real transport, except that the first reply publish fails like a broker nack."""
 
-    def __init__(self, inner: RabbitTransport) -> None:
+    def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.failed = 0
 
@@ -113,8 +121,8 @@ async def test_transient_reply_failure_requeues_the_command(
     engine_only: Running, settings: Settings
 ) -> None:
     running = engine_only
-    transport = FailingOnce(running.transport)  # type: ignore[arg-type]
-    worker = ServiceWorker(work, transport, settings, store=running.store)  # type: ignore[arg-type]
+    transport = FailingOnce(_transport(running))
+    worker = ServiceWorker(work, transport, settings, store=running.store)
     with capture_logs(processors=CAPTURE) as logs:
         async with worker:
             run_id = await running.start("act_flow", {"n": 3})
@@ -142,7 +150,7 @@ async def test_command_of_a_cancelled_run_never_starts(
     assert await eventually(lambda: queue_depth(_queue(running))) == 1
     cancelled = await running.cancel(run_id)
     assert cancelled.state is RunState.CANCELLED
-    worker = ServiceWorker(work, running.transport, settings, store=running.store)
+    worker = ServiceWorker(work, _transport(running), settings, store=running.store)
     with capture_logs(processors=CAPTURE) as logs:
         async with worker:
 
@@ -163,7 +171,7 @@ async def test_command_of_an_old_attempt_or_unknown_run_never_starts(
 ) -> None:
     running = engine_only
     run_id, command = await _queued_command(running, "act_flow")
-    worker = ServiceWorker(work, running.transport, settings, store=running.store)
+    worker = ServiceWorker(work, _transport(running), settings, store=running.store)
     with capture_logs(processors=CAPTURE) as logs:
         async with worker:
             await _send_command(running, command)  # the real one: runs, the run succeeds
@@ -171,8 +179,9 @@ async def test_command_of_an_old_attempt_or_unknown_run_never_starts(
             await _send_command(running, command)  # a duplicate after the run finished
             stale = Envelope[Any].model_validate(command)
             stale.run_id, stale.message_id = "no-such-run", "no-such-run:0:1"
-            await running.transport.publish(
-                running.transport.topology.service_key("work"),
+            transport = _transport(running)
+            await transport.publish(
+                transport.topology.service_key("work"),
                 encode(stale),
                 message_id=stale.message_id,
                 headers=raw_headers(MessageKind.COMMAND.value),
@@ -231,7 +240,7 @@ async def test_once_runs_an_effect_once_across_duplicate_deliveries(
     run_id, command = await _queued_command(running, "guarded_flow")
     await _send_command(running, command)
     await _send_command(running, command)  # the same command delivered twice
-    async with ServiceWorker(work, running.transport, settings, store=running.store):
+    async with ServiceWorker(work, _transport(running), settings, store=running.store):
         record = await running.wait(run_id, timeout=30)
     assert record.state is RunState.SUCCEEDED
     assert Probe.calls == 2  # at-least-once: both deliveries ran the handler ...

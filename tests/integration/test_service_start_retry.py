@@ -172,7 +172,7 @@ async def test_start_gives_up_after_the_configured_attempts(
 ) -> None:
     transport = NoControl(backends[0])
     limited = settings.model_copy(update={"start_attempts": 3, "start_backoff_max_seconds": 0.05})
-    worker = ServiceWorker(work, transport, limited)  # type: ignore[arg-type]
+    worker = ServiceWorker(work, transport, limited)
     with capture_logs() as logs, pytest.raises(TransportError, match="after 3 attempt"):
         await worker.start()
     assert transport.attempts == 3
@@ -186,7 +186,7 @@ async def test_stop_ends_a_start_that_is_still_retrying(
     backends: tuple[RabbitTransport, RedisRunStore], settings: Settings
 ) -> None:
     transport = NoControl(backends[0])
-    worker = ServiceWorker(work, transport, settings)  # type: ignore[arg-type]
+    worker = ServiceWorker(work, transport, settings)
     starting = asyncio.create_task(worker.start())
     await eventually(lambda: asyncio.sleep(0, transport.attempts >= 2))
     await worker.stop()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
+import pytest
 
 from orch_serv.constants import HEADER_BATCH
+from orch_serv.transport.batch_wire import batch_message_id
 from orch_serv.transport.batching import PublishBatcher, split_batch
 
 
@@ -70,3 +73,31 @@ def test_split_batch_rejects_what_is_not_an_array() -> None:
     assert split_batch(b'[{"a":1},{"b":2}]') == [b'{"a":1}', b'{"b":2}']
     assert split_batch(b'{"a":1}') is None
     assert split_batch(b"not json") is None
+
+
+async def test_max_batch_one_never_batches() -> None:
+    sent: list[tuple[str, str | None]] = []
+
+    async def publish(
+        key: str, body: bytes, message_id: str, headers: Any, kind: str | None
+    ) -> None:
+        sent.append((message_id, kind))
+
+    batcher = PublishBatcher(publish, max_batch=1)
+    await asyncio.gather(*(batcher.publish("k", b"{}", f"m{i}", None, None) for i in range(5)))
+    assert sent == [(f"m{i}", None) for i in range(5)]  # five plain messages, in order
+
+
+def test_max_batch_below_one_is_refused() -> None:
+    async def publish(*args: Any) -> None:
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="max_batch must be at least 1"):
+        PublishBatcher(publish, max_batch=0)
+
+
+def test_a_batch_id_always_fits_an_amqp_short_string() -> None:
+    assert batch_message_id("m1", 3) == "batch:m1:3"
+    long = batch_message_id("x" * 250, 3)
+    assert re.fullmatch(r"batch:[0-9a-f]{32}:3", long)
+    assert re.fullmatch(r"batch:[0-9a-f]{32}:2", batch_message_id("\ud800", 2))

@@ -64,7 +64,7 @@ def test_roundtrip_reply_with_error() -> None:
 
 
 def test_encode_is_json_without_nulls() -> None:
-    env = Envelope(kind="start", message_id="m", run_id="r", created_at=1.0)
+    env = Envelope[Any](kind="start", message_id="m", run_id="r", created_at=1.0)
     data = json.loads(encode(env))
     assert data["kind"] == "start"
     assert data["run_id"] == "r"
@@ -74,7 +74,7 @@ def test_encode_is_json_without_nulls() -> None:
 
 
 def test_status_envelope_without_body_roundtrips() -> None:
-    env = Envelope(
+    env = Envelope[Any](
         kind="status",
         message_id="r:status:1",
         run_id="r",

@@ -71,7 +71,7 @@ def depends_on(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def cli_commands() -> dict[str, Any]:
-    return dict(typer.main.get_command(cli_app).commands)
+    return dict(typer.main.get_group(cli_app).commands)
 
 
 def cli_invocation(args: list[str]) -> tuple[str, list[str]]:
@@ -106,7 +106,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def copy_sources() -> list[str]:
-    sources = []
+    sources: list[str] = []
     for instruction, rest in dockerfile_instructions():
         if instruction not in ("COPY", "ADD"):
             continue

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from typing import Any
 
 import orjson
 
@@ -10,8 +11,10 @@ from orch_serv.messages import ErrorInfo
 from orch_serv.store.base import Event
 
 
-def _through_json(data: dict) -> dict:  # type: ignore[type-arg]
-    return json.loads(json.dumps(data))
+def _through_json(data: dict[str, Any]) -> dict[str, Any]:
+    loaded = json.loads(json.dumps(data))
+    assert isinstance(loaded, dict)
+    return loaded
 
 
 def test_full_event_roundtrip() -> None:

@@ -1,5 +1,6 @@
 """Blocks, FlowBlock, FlowBuilder and Flow: definition-time checks, step names, versions."""
 
+from types import MethodType
 from typing import Any
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from orch_serv import exceptions as exc
 from orch_serv.flow import Block, Flow, FlowBlock, FlowBuilder
 from orch_serv.flow.flow import block_spec, block_steps
+from orch_serv.flow.hooks import HookSpec
 
 
 class A(Block):
@@ -55,7 +57,8 @@ def test_block_hook_as_staticmethod_class_attribute() -> None:
         name_block = "w"
         service = "svc"
         pre_handler_function = staticmethod(pre_hook)
-        post_handler_function = post_hook
+        # annotated: a plain function stored on the class is used as it is (never bound)
+        post_handler_function: HookSpec = post_hook
 
     blk = WithHooks()
     assert blk.pre_handler_function is pre_hook
@@ -66,7 +69,7 @@ def test_block_hooks_are_inherited() -> None:
     class Parent(Block):
         name_block = "p"
         service = "svc"
-        pre_handler_function = pre_hook
+        pre_handler_function: HookSpec = pre_hook
 
     class Child(Parent):
         name_block = "c"
@@ -80,13 +83,13 @@ def test_block_hook_declared_as_method_is_callable_with_message() -> None:
         name_block = "m"
         service = "svc"
 
-        def pre_handler_function(self, message: Any) -> Any:  # type: ignore[override]
+        def pre_handler_function(self, message: Any) -> Any:
             return message
 
     blk = WithMethodHook()
     hook = blk.pre_handler_function
     assert callable(hook)
-    assert hook("msg") == "msg"  # type: ignore[arg-type]
+    assert hook("msg") == "msg"
 
 
 def test_block_without_service() -> None:
@@ -120,7 +123,8 @@ def test_bad_block_names_rejected(bad: Any) -> None:
 @pytest.mark.parametrize("field", ["service", "command"])
 def test_bad_service_and_command_names_rejected(field: str) -> None:
     with pytest.raises(exc.BlockException) as info:
-        Block("ok", **{"service": "svc", field: "bad name"})
+        names: dict[str, Any] = {"service": "svc", field: "bad name"}
+        Block("ok", **names)
     assert field in info.value.message
 
 
@@ -240,8 +244,8 @@ def test_abstract_base_flow_with_helpers_is_allowed() -> None:
         steps_flow = FlowBuilder(FlowBlock(A, pre_handler_function="shared_hook"))
 
     step = Concrete().compile()[0]
-    assert step.pre is not None
-    assert step.pre.__func__ is Base.shared_hook  # type: ignore[union-attr]
+    assert isinstance(step.pre, MethodType)
+    assert step.pre.__func__ is Base.shared_hook
 
 
 def test_empty_flow_builder() -> None:
@@ -348,11 +352,11 @@ def test_string_hook_resolved_to_bound_method() -> None:
 
     flow = Hooked()
     first, second = flow.compile()
-    assert first.pre is not None and first.post is not None
-    assert first.pre.__self__ is flow  # type: ignore[union-attr]
-    assert first.pre.__func__ is Hooked.before  # type: ignore[union-attr]
-    assert first.pre("m") == ("before", flow, "m")  # type: ignore[arg-type]
-    assert first.post.__func__ is Hooked.after  # type: ignore[union-attr]
+    assert isinstance(first.pre, MethodType) and isinstance(first.post, MethodType)
+    assert first.pre.__self__ is flow
+    assert first.pre.__func__ is Hooked.before
+    assert first.pre("m") == ("before", flow, "m")
+    assert first.post.__func__ is Hooked.after
     assert second.pre is None
     assert second.post is post_hook
     assert first.spec.pre_hook == "before"

@@ -76,7 +76,7 @@ def test_generic_missing_body_raises() -> None:
 
 
 def test_untyped_envelope_body_defaults_to_none() -> None:
-    env = Envelope(kind="status", message_id="m", run_id="r")
+    env = Envelope[Any](kind="status", message_id="m", run_id="r")
     assert env.body is None
     assert env.ok
 
@@ -115,21 +115,21 @@ def test_hooks() -> None:
 
 
 def test_hooks_default_to_none() -> None:
-    env = Envelope(**BASE)
+    env = Envelope[Any](**BASE)
     assert env.get_flow() is None
     assert env.get_target() is None
     assert env.get_command() is None
 
 
 def test_ok_is_false_with_error() -> None:
-    env = Envelope(**BASE, error={"type": "Boom", "message": "it broke"})
+    env = Envelope[Any](**BASE, error={"type": "Boom", "message": "it broke"})
     assert not env.ok
     assert env.error == ErrorInfo(type="Boom", message="it broke")
     assert env.error.retryable is True
 
 
 def test_status_info_defaults() -> None:
-    env = Envelope(**{**BASE, "kind": "status"}, status={"name": "validated"})
+    env = Envelope[Any](**{**BASE, "kind": "status"}, status={"name": "validated"})
     assert env.status == StatusInfo(name="validated")
     assert env.status.status.value == "OK"
 

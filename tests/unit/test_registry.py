@@ -1,6 +1,7 @@
 """FlowRegistry: what an orchestrator is given, its defaults and how starts are resolved."""
 
 import types
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -97,8 +98,9 @@ def test_flows_as_module() -> None:
     assert registry.get_list_flows() == ["alpha", "zeta"]  # alphabetical, as orch_serv 0.2
     assert registry.get_list_blocks() == []
     zeta = registry.resolve(flow="zeta")
-    assert zeta.steps[0].pre is not None
-    assert zeta.steps[0].pre("m") == "m"  # type: ignore[arg-type]
+    hook: Callable[[Any], Any] | None = zeta.steps[0].pre
+    assert hook is not None
+    assert hook("m") == "m"
 
 
 def test_blocks_as_module() -> None:

@@ -1,6 +1,7 @@
 """Service definitions: decorator and class handlers, builder errors, handler inspection,
 and the structured errors a worker replies with."""
 
+from types import MethodType
 from typing import Any
 
 import pytest
@@ -121,8 +122,8 @@ def test_duplicate_decorator_command() -> None:
             return body
 
     assert "`c`" in info.value.message
-    assert service.resolve("c") is not None
-    assert service.resolve("c").fn is first  # type: ignore[union-attr]
+    resolved = service.resolve("c")
+    assert resolved is not None and resolved.fn is first
 
 
 @pytest.mark.parametrize("name", ["", "bad name", "a/b", 3])
@@ -156,8 +157,8 @@ def test_class_handlers_via_builder() -> None:
     assert transform.model is None
     assert transform.takes_context is False
     assert transform.is_async is False
-    assert transform.post is not None
-    assert transform.post.__func__ is Post.post_process  # type: ignore[attr-defined]
+    assert isinstance(transform.post, MethodType)
+    assert transform.post.__func__ is Post.post_process
 
 
 def test_class_handlers_via_handlers_argument() -> None:
@@ -224,10 +225,11 @@ def test_builder_positional_post_is_default() -> None:
     builder = ServiceBuilder(ServiceBlock(Validate), OtherPost, ServiceBlock(Transform, Post))
     assert isinstance(builder.default_post, OtherPost)
     validate, transform = builder.specs()
-    assert validate.post is not None
-    assert validate.post.__func__ is OtherPost.post_process  # type: ignore[attr-defined]
+    assert isinstance(validate.post, MethodType)
+    assert validate.post.__func__ is OtherPost.post_process
     assert validate.post_is_async is True
-    assert transform.post.__func__ is Post.post_process  # type: ignore[union-attr]
+    assert isinstance(transform.post, MethodType)
+    assert transform.post.__func__ is Post.post_process
     assert transform.post_is_async is False
 
 
@@ -266,9 +268,9 @@ def test_validate_empty_service() -> None:
 def test_resolve_falls_back_to_default_command() -> None:
     service = Service("svc", handlers=[Validate, Transform], default_command="transform")
     service.validate()
-    assert service.resolve("validate").command == "validate"  # type: ignore[union-attr]
-    assert service.resolve("unknown").command == "transform"  # type: ignore[union-attr]
-    assert service.resolve(None).command == "transform"  # type: ignore[union-attr]
+    for asked, command in (("validate", "validate"), ("unknown", "transform"), (None, "transform")):
+        resolved = service.resolve(asked)
+        assert resolved is not None and resolved.command == command, asked
 
 
 def test_resolve_unknown_without_default() -> None:

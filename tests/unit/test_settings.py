@@ -1,6 +1,7 @@
 """Settings: defaults, environment overrides and validation."""
 
 import os
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -84,7 +85,8 @@ def test_invalid_namespace_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_invalid_values(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
-        Settings(**{field: value})
+        invalid: dict[str, Any] = {field: value}
+        Settings(**invalid)
 
 
 def test_frozen() -> None:

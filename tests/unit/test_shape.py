@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import fakeredis
 import pytest
@@ -14,12 +15,23 @@ from orch_serv.constants import EventKind, Phase, RunState
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import KIND_CODES, STORAGE_KEYS, Outcome
 from orch_serv.store.keys import Keys
-from orch_serv.store.shape import UNSET, BeatOutcome, Field, RunFields, lua_prelude
+from orch_serv.store.shape import (
+    TRANSITION_ARGS,
+    UNSET,
+    BeatOutcome,
+    Field,
+    RunFields,
+    ScriptArgs,
+    lua_prelude,
+)
 
 SCRIPTS = sorted(
-    p
-    for p in resources.files("orch_serv.store").joinpath("lua").iterdir()
-    if p.name.endswith(".lua")
+    (
+        p
+        for p in resources.files("orch_serv.store").joinpath("lua").iterdir()
+        if p.name.endswith(".lua")
+    ),
+    key=lambda p: p.name,
 )
 FIELDS = {v for k, v in vars(Field).items() if k.isupper() and isinstance(v, str)}
 
@@ -30,8 +42,8 @@ def _literals(script: str) -> set[str]:
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_scripts_spell_no_shared_constant(script: object) -> None:
-    text = script.read_text()  # type: ignore[attr-defined]
+def test_scripts_spell_no_shared_constant(script: Traversable) -> None:
+    text = script.read_text()
     literals = _literals(text)
     shared = (
         {s.value for s in RunState}
@@ -52,7 +64,8 @@ def test_scripts_spell_no_shared_constant(script: object) -> None:
 def test_the_prelude_evaluates_to_the_python_definitions() -> None:
     server = fakeredis.FakeStrictRedis(decode_responses=True)
     keys = Keys("p")
-    got = server.eval(
+    # redis-py types eval for both clients (``Awaitable[str] | str``); this one is synchronous
+    got: object = server.eval(
         lua_prelude()
         + "return {state_index('p', 'RUNNING'), flow_index('p', 'f'), key_ref('p', 'k'), "
         "run_hash('p', 'r1'), finished_channel('p'), LATE_RESULT, DEADLINE_MARK, "
@@ -91,3 +104,23 @@ def test_run_fields_are_typed_and_checked() -> None:
     assert merged.get("outcome") == "FAILED" and merged.get("step_input") == {"a": 1}
     with pytest.raises(ValueError, match="cannot write the run field 'state'"):
         RunFields.of({"state": "RUNNING"})
+
+
+def test_script_arguments_are_named_on_both_sides() -> None:
+    args = ScriptArgs(scalars=("a", "b"), lists=("xs", "ys"))
+    assert args.argv(b=2, a=1, xs=["p", "q"], ys=[]) == [1, 2, 2, "p", "q", 0]
+    with pytest.raises(ValueError, match=r"missing \['ys'\], unexpected \['zz'\]"):
+        args.argv(a=1, b=2, xs=[], zz=3)
+    server = fakeredis.FakeStrictRedis(decode_responses=True)
+    got: object = server.eval(  # typed Awaitable | str by redis-py; this client is synchronous
+        args.lua() + "return {a, b, xs_n, ARGV[xs_at], ARGV[xs_at + 1], ys_n}",
+        0,
+        *args.argv(a="A", b="B", xs=["p", "q"], ys=[]),
+    )
+    assert got == ["A", "B", 2, "p", "q", 0]
+    declared = TRANSITION_ARGS.lua()
+    script = resources.files("orch_serv.store").joinpath("lua", "transition.lua").read_text()
+    code = "\n".join(line.split("--")[0] for line in script.splitlines())
+    assert "ARGV[" not in code.replace("ARGV[j", "").replace("ARGV, ", "")
+    for name in TRANSITION_ARGS.scalars + TRANSITION_ARGS.lists:
+        assert name in declared and name in code, name

@@ -6,10 +6,12 @@ import contextlib
 import datetime
 import decimal
 import struct
+from typing import Any
 
 import aio_pika
 import pytest
 from pamqp import commands, frame
+from pamqp.header import ContentHeader
 
 from orch_serv.transport import tolerant
 from orch_serv.transport.batching import split_batch, split_raw
@@ -20,7 +22,8 @@ from tests import amqp_raw as raw
 tolerant.install()
 
 
-def _encodes(headers: dict[str, object]) -> None:
+def _encodes(headers: dict[str, Any]) -> None:
+    """Whether aio-pika/pamqp can send these headers (deliberately any value, even a bad one)."""
     check_encodable(aio_pika.Message(b"x", headers=headers, message_id="m"), "k", 131072)
 
 
@@ -77,17 +80,21 @@ def _header_frame(props: bytes, body_size: int = 7) -> bytes:
 )
 def test_undecodable_properties_become_a_marker(props: bytes) -> None:
     _, channel, header = frame.unmarshal(_header_frame(props))
-    assert channel == 1 and header.body_size == 7  # type: ignore[union-attr]
-    headers = header.properties.headers  # type: ignore[union-attr]
-    assert headers[tolerant.HEADER_UNDECODABLE].startswith("undecodable message properties")
+    assert isinstance(header, ContentHeader)
+    assert channel == 1 and header.body_size == 7
+    headers = header.properties.headers
+    assert headers is not None
+    marker = headers[tolerant.HEADER_UNDECODABLE]
+    assert isinstance(marker, str) and marker.startswith("undecodable message properties")
     assert headers[tolerant.HEADER_RAW_PROPERTIES]
 
 
 def test_good_properties_decode_as_before() -> None:
     props = raw.properties(headers=raw.table([raw.field(b"k", b"S", raw.longstr(b"v"))]))
     _, _, header = frame.unmarshal(_header_frame(props))
-    assert header.properties.headers == {"k": "v"}  # type: ignore[union-attr]
-    assert header.properties.content_type == "application/json"  # type: ignore[union-attr]
+    assert isinstance(header, ContentHeader)
+    assert header.properties.headers == {"k": "v"}
+    assert header.properties.content_type == "application/json"
 
 
 def test_a_deliver_with_a_routing_key_that_is_not_utf8_still_decodes() -> None:

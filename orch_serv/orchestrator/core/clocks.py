@@ -7,7 +7,8 @@ from typing import Any
 
 from orch_serv.constants import EventKind, Lane, Phase, RunState, TimerKind
 from orch_serv.flow.spec import FlowSpec
-from orch_serv.messages.envelope import Envelope, command_message_id
+from orch_serv.messages import ids
+from orch_serv.messages.envelope import Envelope
 from orch_serv.orchestrator.core.decision import (
     CancelNotice,
     Commit,
@@ -190,7 +191,7 @@ class Clocks:
         if not isinstance(decision, Commit):  # the outputs were given: never happens
             return decision
         if (record.attempt, record.step, record.state) == (attempt, step.index, state):
-            target = command_message_id(timer.run_id, step.index, attempt, lane)
+            target = ids.command_id(timer.run_id, step.index, attempt, lane)
             decision = dataclasses.replace(decision, cancel=CancelNotice(timer.run_id, target))
         return decision
 

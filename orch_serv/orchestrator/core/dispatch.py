@@ -7,20 +7,16 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from orch_serv.constants import EventKind, Lane, MessageKind, RunState, TimerKind
+from orch_serv.constants import EventKind, Lane, MessageKind, RunState, TimerKind, lane_state
 from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.spec import FlowSpec, StepSpec
-from orch_serv.messages.envelope import Envelope, ErrorInfo, command_message_id
+from orch_serv.messages import ids
+from orch_serv.messages.envelope import Envelope, ErrorInfo
 from orch_serv.orchestrator.core.events import TIMEOUT_ERRORS
 from orch_serv.store.base import Event
 from orch_serv.store.timers import TimerId
 
 NO_RETRY = RetryPolicy()
-
-
-def lane_state(lane: Lane) -> RunState:
-    """The run state in which commands of ``lane`` are in flight."""
-    return RunState.COMPENSATING if lane is Lane.COMPENSATE else RunState.RUNNING
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +75,7 @@ class Planner:
         compensating = lane is Lane.COMPENSATE
         command = Envelope[Any](
             kind=MessageKind.COMMAND,
-            message_id=command_message_id(run_id, step.index, attempt, lane),
+            message_id=ids.command_id(run_id, step.index, attempt, lane),
             run_id=run_id,
             flow=spec.name if spec.kind == "flow" else None,
             target=spec.name if spec.kind == "block" else None,
@@ -155,10 +151,10 @@ class Planner:
 def start_message(
     run_id: str, kind: str, name: str, version: str, body: Any, traceparent: str | None = None
 ) -> Envelope[Any]:
-    """The START of a created run (client -> orchestrator); its id is ``{run_id}:start``."""
+    """The START of a created run (client -> orchestrator), with ``ids.start_id``."""
     return Envelope[Any](
         kind=MessageKind.START,
-        message_id=f"{run_id}:start",
+        message_id=ids.start_id(run_id),
         run_id=run_id,
         flow=name if kind == "flow" else None,
         target=name if kind == "block" else None,
@@ -174,7 +170,7 @@ def resume_message(
     """The RESUME of a run whose step is QUEUED (after retry or cancel --compensate)."""
     return Envelope[Any](
         kind=MessageKind.RESUME,
-        message_id=f"{run_id}:resume:{lane.value}:{step}:{attempt}",
+        message_id=ids.resume_id(run_id, lane, step, attempt),
         run_id=run_id,
         flow=name if kind == "flow" else None,
         target=name if kind == "block" else None,

@@ -5,6 +5,7 @@ whether to send the lost message again or to end the run."""
 from __future__ import annotations
 
 from orch_serv.constants import Lane, RunState
+from orch_serv.messages import ids
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.orchestrator.core.decision import Commit, Send
 from orch_serv.orchestrator.core.dispatch import resume_message, start_message
@@ -47,7 +48,7 @@ def recover(
             expect,
             RunState.FAILED,
             now,
-            f"{record.run_id}:lost",
+            ids.lost_cause(record.run_id),
             events=[],
             error=error,
         )

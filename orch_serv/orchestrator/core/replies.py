@@ -10,7 +10,6 @@ no such round.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from orch_serv.constants import EventKind, Lane, Phase, RunState
@@ -134,7 +133,7 @@ class Replies:
             component=reply.service,
             duration_ms=reply.duration_ms,
         )
-        fields = RunFields(outputs={step.index: reply.body} if step.compensate else {})
+        kept = {step.index: reply.body} if step.compensate else {}  # for its compensation
         following = spec.step(step.index + 1)
         if hooks is None:  # a definition without hooks
             planned = self.next_dispatch(spec, reply, reply, now)
@@ -146,8 +145,9 @@ class Replies:
         if failure is None and following is not None and hooks.pre is not None:
             failure, culprit, in_pre = hooks.pre.error, following, True
         if failure is not None:
+            fields = RunFields(outputs=kept)
             if in_pre:  # the run stops before the next step: a retry starts with its pre hook
-                fields = replace(fields, step_input=forwarded.body, hook_pending=True)
+                fields = RunFields(step_input=forwarded.body, hook_pending=True, outputs=kept)
             return self.outcomes.give_up(
                 spec,
                 reply.run_id,
@@ -177,7 +177,7 @@ class Replies:
                 reply.message_id,
                 events=events,
                 result=forwarded.body,
-                fields=fields,
+                fields=RunFields(outputs=kept),
                 ignored=ignored,
             )
         change = Transition(
@@ -187,7 +187,7 @@ class Replies:
             cause=reply.message_id,
             now=now,
             step_name=command.step_name,
-            fields=replace(fields, step_input=command.body),
+            fields=RunFields(step_input=command.body, outputs=kept),
             events=[completed, hooks.planned.event],
             ignored=ignored,
             clear_timers=True,

@@ -1,0 +1,128 @@
+"""The Redis connection a run store works on: the client, its key names, the Lua scripts (each
+with the constants it shares with Python in front), the pipeliner, and error translation."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, Self
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from orch_serv.exceptions import StoreError
+from orch_serv.flow.spec import FlowSpec
+from orch_serv.store.keys import Keys
+from orch_serv.store.pipeliner import ScriptPipeliner
+from orch_serv.store.shape import TRANSITION_ARGS, ScriptArgs, lua_prelude
+
+
+def lua(name: str, args: ScriptArgs | None = None) -> str:
+    """A script with the constants it shares with Python (``shape.lua_prelude``) and the
+    declarations of its named arguments in front."""
+    body = resources.files("orch_serv.store").joinpath("lua", name).read_text()
+    return lua_prelude() + (args.lua() if args is not None else "") + body
+
+
+def dumps(value: Any) -> str:
+    """JSON text, as the run hash and the event list keep values."""
+    return orjson.dumps(value).decode()
+
+
+class RedisBase:
+    """The client, key names, scripts and definitions of a Redis run store."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "orch_serv",
+        retention_seconds: int = 7 * 24 * 3600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = client
+        self.clock = clock
+        self.keys = Keys(prefix)
+        self.retention_ms = retention_seconds * 1000
+        self._create = client.register_script(lua("create_run.lua"))
+        self._transition = client.register_script(lua("transition.lua", TRANSITION_ARGS))
+        self._record = client.register_script(lua("record_event.lua"))
+        self._heartbeat = client.register_script(lua("heartbeat.lua"))
+        self._claim = client.register_script(lua("claim_timers.lua"))
+        self._release = client.register_script(lua("release_timer.lua"))
+        self._position = client.register_script(lua("position.lua"))
+        self._pipeliner = ScriptPipeliner(client)
+        self._closed = False
+
+    async def close(self) -> None:
+        """Close the connection pool; idempotent."""
+        if not self._closed:
+            self._closed = True
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The underlying client (for tests and housekeeping tools)."""
+        return self._redis
+
+    def _pipelined(self, script: Any, *, keys: list[Any], args: list[Any]) -> Any:
+        return self._pipeliner.call(script, keys, args)
+
+    async def _call(self, what: str, op: Any) -> Any:
+        """Await a redis-py call, translating its errors into :class:`StoreError`."""
+        try:
+            return await op if inspect.isawaitable(op) else op
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis {what} failed: {exc}") from exc
+
+    # -- definitions -------------------------------------------------------------------------
+    async def register_specs(
+        self, specs: Sequence[FlowSpec], *, default_flow: str | None, default_block: str | None
+    ) -> None:
+        """Publish definitions; each version stays readable for the runs pinned to it."""
+        current = {f"{s.kind}:{s.name}": s.model_dump_json() for s in specs}
+        versions = {f"{s.kind}:{s.name}:{s.version}": s.model_dump_json() for s in specs}
+        pipe = self._redis.pipeline(transaction=True)
+        if current:
+            pipe.hset(self.keys.specs, mapping=current)
+            pipe.hset(self.keys.spec_versions, mapping=versions)
+        if default_flow:
+            pipe.hset(self.keys.meta, "default_flow", default_flow)
+        if default_block:
+            pipe.hset(self.keys.meta, "default_block", default_block)
+        await self._call("register_specs", pipe.execute())
+
+    async def get_spec(self, kind: str, name: str, version: str | None = None) -> FlowSpec | None:
+        """The current definition, or the given version of it."""
+        if version:
+            raw = await self._call(
+                "get_spec", self._redis.hget(self.keys.spec_versions, f"{kind}:{name}:{version}")
+            )
+        else:
+            raw = await self._call("get_spec", self._redis.hget(self.keys.specs, f"{kind}:{name}"))
+        return FlowSpec.model_validate_json(raw) if raw else None
+
+    async def list_specs(self) -> list[FlowSpec]:
+        """Every current definition, flows first, by name."""
+        raw = await self._call("list_specs", self._redis.hvals(self.keys.specs))
+        specs = [FlowSpec.model_validate_json(r) for r in raw]
+        return sorted(specs, key=lambda s: (s.kind != "flow", s.name))
+
+    async def defaults(self) -> tuple[str | None, str | None]:
+        """(default flow, default block) as registered."""
+        flow, block = await self._call(
+            "defaults", self._redis.hmget(self.keys.meta, ["default_flow", "default_block"])
+        )
+        return flow, block
+
+
+__all__ = ["RedisBase", "dumps", "lua"]

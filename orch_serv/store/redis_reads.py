@@ -1,0 +1,252 @@
+"""Reading runs back from Redis: one run, many, by key, their histories, listings, waiting
+for a run to finish, and the runs housekeeping must recover."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+
+from orch_serv.constants import EventKind, Lane, Phase, RunState
+from orch_serv.exceptions import RunNotFound
+from orch_serv.flow.spec import FlowSpec
+from orch_serv.messages import ids
+from orch_serv.messages.envelope import ErrorInfo
+from orch_serv.store.base import Event, Position, RunRecord
+from orch_serv.store.redis_base import RedisBase
+
+
+class RedisReads(RedisBase):
+    """The read side of :class:`~orch_serv.store.redis.RedisRunStore`."""
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with its statuses, or None."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.run(run_id))
+        pipe.smembers(self.keys.statuses(run_id))
+        values, statuses = await self._call("get_run", pipe.execute())
+        return _record(run_id, values, statuses, self.clock())
+
+    async def _get_runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        pipe = self._redis.pipeline(transaction=False)
+        for rid in run_ids:
+            pipe.hgetall(self.keys.run(rid))
+            pipe.smembers(self.keys.statuses(rid))
+        rows = await self._call("get_runs", pipe.execute())
+        now = self.clock()
+        records = (_record(rid, rows[2 * i], rows[2 * i + 1], now) for i, rid in enumerate(run_ids))
+        return [r for r in records if r is not None]
+
+    async def position(self, run_id: str) -> Position | None:
+        """Where the run is now, or None if it does not exist: one read, pipelined with the
+        other script calls of this loop turn."""
+        state, step, attempt, phase = await self._call(
+            "position", self._pipelined(self._position, keys=[self.keys.run(run_id)], args=[])
+        )
+        if not state:
+            return None
+        return Position(
+            RunState(state),
+            int(step or 0),
+            int(attempt or 0),
+            Phase(phase) if phase else (Phase.DONE if RunState(state).terminal else None),
+        )
+
+    async def find_by_key(self, key: str) -> str | None:
+        """The run id started with ``key``, if that run still exists."""
+        run_id = await self._call("find_by_key", self._redis.get(self.keys.by_key(key)))
+        if run_id and await self._call("exists", self._redis.exists(self.keys.run(run_id))):
+            return str(run_id)
+        return None
+
+    async def get_events(self, run_id: str) -> list[Event]:
+        """The run's history, oldest first, ``seq`` numbered from 1. Step names and
+        services, which the stored events leave out, come from the run's flow version."""
+        raw = await self._call("get_events", self._redis.lrange(self.keys.events(run_id), 0, -1))
+        events = [Event.from_storage(i, orjson.loads(r)) for i, r in enumerate(raw, start=1)]
+        if any(e.step is not None and e.step_name is None for e in events):
+            kind, flow, version = await self._call(
+                "get_events", self._redis.hmget(self.keys.run(run_id), ["kind", "flow", "version"])
+            )
+            spec = await self.get_spec(kind or "flow", flow or "", version) if flow else None
+            if spec is not None:
+                events = [_named(e, spec, run_id) for e in events]
+        return events
+
+    async def list_runs(
+        self, *, flow: str | None = None, state: RunState | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        """Most recent first. ``flow`` matches flows and single-block runs of that name.
+        Without a filter, the runs that changed state last come first."""
+        if state is None and flow is None:
+            return await self._recent(limit)
+        index = (
+            self.keys.state_index(state.value)
+            if state is not None
+            else self.keys.flow_index(flow or "")
+        )
+        found: list[RunRecord] = []
+        start, page = 0, max(limit, 50)
+        while len(found) < limit:
+            ids = await self._call(
+                "list_runs", self._redis.zrevrange(index, start, start + page - 1)
+            )
+            if not ids:
+                break
+            start += page
+            for record in await self._get_runs(ids):
+                if (flow is None or record.flow == flow) and (
+                    state is None or record.state is state
+                ):
+                    found.append(record)
+        return found[:limit]
+
+    async def _recent(self, limit: int) -> list[RunRecord]:
+        """The newest entries of every state index, merged (no index of all runs is kept:
+        that would cost every finished run another sorted-set entry)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for state in RunState:
+            pipe.zrevrange(self.keys.state_index(state.value), 0, limit - 1, withscores=True)
+        pages = await self._call("list_runs", pipe.execute())
+        entries = sorted(((score, rid) for page in pages for rid, score in page), reverse=True)[
+            :limit
+        ]
+        return await self._get_runs([rid for _, rid in entries])
+
+    async def wait_finished(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        """Wait for the run's 'finished' announcement (subscribing before the first read)."""
+        async with self._subscription() as messages:
+            record = await self.get_run(run_id)
+            if record is None:
+                raise RunNotFound(f"run {run_id!r} not found")
+            if record.done:
+                return record
+            async with asyncio.timeout(timeout):
+                while True:
+                    announced = await messages()
+                    if announced == run_id:
+                        final = await self.get_run(run_id)
+                        if final is not None and final.done:
+                            return final
+
+    @asynccontextmanager
+    async def _subscription(self) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await self._call("subscribe", pubsub.subscribe(self.keys.finished_channel))
+
+        async def next_message() -> str:
+            while True:
+                msg = await pubsub.get_message(timeout=1.0)
+                if msg is not None and msg.get("type") == "message":
+                    return str(msg["data"])
+
+        try:
+            yield next_message
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def stranded(self, older_than: float, limit: int = 1000) -> list[RunRecord]:
+        """PENDING runs, and RUNNING/COMPENSATING runs in phase QUEUED, last changed before
+        ``older_than`` (oldest first, at most ``limit`` looked at per state)."""
+        found: list[RunRecord] = []
+        for state in (RunState.PENDING, RunState.RUNNING, RunState.COMPENSATING):
+            ids = await self._call(
+                "stranded",
+                self._redis.zrangebyscore(
+                    self.keys.state_index(state.value), "-inf", older_than, start=0, num=limit
+                ),
+            )
+            for record in await self._get_runs(ids) if ids else []:
+                queued = record.state is RunState.PENDING or record.phase is Phase.QUEUED
+                if queued and record.updated_at <= older_than:
+                    found.append(record)
+        return found
+
+
+_COMMAND_EVENTS = {
+    EventKind.STEP_DISPATCHED: (Lane.RUN, False),
+    EventKind.STEP_COMPLETED: (Lane.RUN, True),
+    EventKind.STEP_FAILED: (Lane.RUN, True),
+    EventKind.COMPENSATION_DISPATCHED: (Lane.COMPENSATE, False),
+    EventKind.COMPENSATION_COMPLETED: (Lane.COMPENSATE, True),
+    EventKind.COMPENSATION_FAILED: (Lane.COMPENSATE, True),
+}
+
+
+def _named(event: Event, spec: FlowSpec, run_id: str) -> Event:
+    """Fill in what stored events leave out: step name, service, command/reply id."""
+    step = spec.step(event.step) if event.step is not None else None
+    if step is None or event.step_name is not None:
+        return event
+    message_id = event.message_id
+    if message_id is None and event.kind in _COMMAND_EVENTS and event.attempt:
+        lane, reply = _COMMAND_EVENTS[event.kind]
+        command = ids.command_id(run_id, step.index, event.attempt, lane)
+        message_id = ids.reply_id(command) if reply else command
+    return dataclasses.replace(
+        event,
+        step_name=step.name,
+        component=event.component or step.service,
+        message_id=message_id,
+    )
+
+
+def _loads(raw: str | None) -> Any:
+    return orjson.loads(raw) if raw else None
+
+
+def _float(raw: str | None) -> float | None:
+    value = _loads(raw)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) -> RunRecord | None:
+    if not row.get("state"):
+        return None
+    error = _loads(row.get("error"))
+    state = RunState(row["state"])
+    deadline = _float(row.get("deadline"))
+    finished_at = _float(row.get("finished_at"))
+    expired = deadline is not None and not state.terminal and now >= deadline
+    if expired:
+        # the deadline timer has not fired yet, but the run is over: report it so
+        state, finished_at = RunState.TIMED_OUT, deadline
+        error = error or {
+            "type": "RunDeadlineExceeded",
+            "message": "run deadline exceeded",
+            "retryable": False,
+        }
+    return RunRecord(
+        run_id=run_id,
+        kind=row.get("kind") or "flow",
+        flow=row.get("flow") or "",
+        version=row.get("version") or "",
+        state=state,
+        step=int(row.get("step") or 0),
+        step_name=row.get("step_name"),
+        attempt=int(row.get("attempt") or 0),
+        steps_total=int(row.get("steps_total") or 0),
+        created_at=float(row.get("created_at") or 0),
+        updated_at=float(row.get("updated_at") or row.get("finished_at") or 0),
+        phase=Phase(row["phase"]) if row.get("phase") else (Phase.DONE if state.terminal else None),
+        finished_at=finished_at,
+        deadline=deadline,
+        key=row.get("key") or None,
+        input=_loads(row.get("input")),
+        step_input=_loads(row.get("step_input")),
+        result=_loads(row.get("result")),
+        error=ErrorInfo.from_stored(error) if error else None,
+        statuses=frozenset(statuses),
+        expired=expired,
+        hook_pending=_loads(row.get("hook_pending")) is True,
+        outputs={
+            int(name[4:]): _loads(value) for name, value in row.items() if name.startswith("out:")
+        },
+    )
+
+
+__all__ = ["RedisReads"]
