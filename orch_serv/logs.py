@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -69,11 +68,32 @@ def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     return cast("structlog.typing.FilteringBoundLogger", _Lazy(name))
 
 
-@contextmanager
-def bound_context(**values: Any) -> Iterator[None]:
+class bound_context:
     """Bind ``values`` to every log line of the current context (``structlog.contextvars``)
-    until the block ends."""
-    import structlog
+    until the block ends. Cheaper than ``structlog.contextvars.bound_contextvars``, which
+    copies the whole context on entry: the engine and the workers enter one per delivery."""
 
-    with structlog.contextvars.bound_contextvars(**values):
-        yield
+    __slots__ = ("_tokens", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+        self._tokens: Mapping[str, Any] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = _contextvars().bind_contextvars(**self._values)
+
+    def __exit__(self, *exc: object) -> None:
+        _contextvars().reset_contextvars(**self._tokens)
+
+
+_CONTEXTVARS: Any = None
+
+
+def _contextvars() -> Any:
+    """``structlog.contextvars``, imported on first use."""
+    global _CONTEXTVARS
+    if _CONTEXTVARS is None:
+        import structlog.contextvars
+
+        _CONTEXTVARS = structlog.contextvars
+    return _CONTEXTVARS

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
     housekeeping_interval_seconds: float = Field(
         300.0, gt=0, description="How often an orchestrator drops index entries of expired runs."
     )
+    currency_check_after_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="A service worker with a run store reads the run's position before it "
+        "starts a command older than this (queued while the service was down or busy, or "
+        "redelivered): a command of a cancelled or finished run never starts. A younger one "
+        "starts at once unless a cancel notice for its run arrived (0: check every command).",
+    )
     once_ttl_seconds: float = Field(
         7 * 24 * 3600,
         gt=0,

@@ -46,6 +46,47 @@ def check_json_numbers(value: Any) -> Any:
     """Return ``value`` unchanged if every number inside it is within the limits of a JSON
     value (integers signed 64-bit, floats finite); raise ``ValueError`` naming the first
     offending path otherwise. Pydantic models and other objects are not looked into."""
+    stack: list[Any] = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:  # the common case, every number fine: no path is built
+        item = pop()
+        kind = type(item)
+        if kind is int:
+            if not MIN_JSON_INT <= item <= MAX_JSON_INT:
+                _raise_at(value)
+        elif kind is float:
+            if not math.isfinite(item):
+                _raise_at(value)
+        elif kind is dict:
+            extend(item.values())
+        elif kind is list or kind is tuple:
+            extend(item)
+        elif isinstance(item, int | float | dict | list | tuple) and not isinstance(item, bool):
+            # a subclass of a JSON type (an IntEnum, say): the slow, general way
+            if not _fine(item):
+                _raise_at(value)
+            extend(_children(item))
+    return value
+
+
+def _fine(item: Any) -> bool:
+    if isinstance(item, bool) or not isinstance(item, int | float):
+        return True
+    if isinstance(item, int):
+        return MIN_JSON_INT <= item <= MAX_JSON_INT
+    return math.isfinite(item)
+
+
+def _children(item: Any) -> list[Any]:
+    if isinstance(item, dict):
+        return list(item.values())
+    if isinstance(item, list | tuple):
+        return list(item)
+    return []
+
+
+def _raise_at(value: Any) -> None:
+    """Find the first offending number again, this time with its path, and raise."""
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:
         path, item = stack.pop()
@@ -63,7 +104,6 @@ def check_json_numbers(value: Any) -> Any:
             stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in item.items())
         elif isinstance(item, list | tuple):
             stack.extend((f"{path}[{i}]", v) for i, v in enumerate(item))
-    return value
 
 
 def check_details(details: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -168,13 +168,7 @@ class Engine:
         except MsgException as exc:
             await self._dead_letter(delivery, exc.message)
             return
-        with bound_context(
-            run_id=message.run_id,
-            kind=message.kind.value,
-            step=message.step,
-            attempt=message.attempt,
-            message_id=message.message_id,
-        ):
+        with bound_context(run_id=message.run_id, step=message.step, attempt=message.attempt):
             try:
                 verdict = await self._route(message, delivery.redelivered)
             except FlowNotFound as exc:

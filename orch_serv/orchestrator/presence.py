@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from orch_serv.background import Background
 from orch_serv.exceptions import NamespaceConflict, StoreError
 from orch_serv.logs import get_logger
-from orch_serv.store.base import Replica, Replicas
+from orch_serv.store.replica import Replica, Replicas
 
 log = get_logger("orchestrator")
 

@@ -24,7 +24,7 @@ from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import Envelope, ErrorInfo
 from orch_serv.service.backoff import Backoff, pause
 from orch_serv.service.context import HandlerContext
-from orch_serv.service.currency import stale_reason
+from orch_serv.service.currency import CancelledRuns, needs_check, stale_reason
 from orch_serv.service.definition import Service
 from orch_serv.service.invoke import invoke, post_process
 from orch_serv.service.replies import build_reply, error_info
@@ -66,6 +66,10 @@ class ServiceWorker:
         #: the commands being handled (by id of their context: duplicates of one command
         #: may run at once), for cancel notices
         self._running: dict[int, HandlerContext] = {}
+        self._cancelled = CancelledRuns()
+        #: Since when this worker hears cancel notices (a command created before may belong
+        #: to a run cancelled while no worker listened: it is always checked).
+        self._listening_since = float("inf")
         self._stopped = False
         self._stopping = asyncio.Event()
         self._requeue_backoff = Backoff(0.1, 5.0)
@@ -120,6 +124,7 @@ class ServiceWorker:
         self._queue = await self.transport.declare_service(self.service.name)
         await self.transport.declare_orchestrator()  # replies must always be routable
         self._control = await self.transport.consume_control(self._on_control)
+        self._listening_since = time.time()
         self._consumer = await self.transport.consume(
             self._queue,
             self._inflight.wrap(self._on_delivery),
@@ -221,6 +226,8 @@ class ServiceWorker:
         if notice.kind is not MessageKind.CANCEL:
             return
         target = notice.body.get("message_id") if isinstance(notice.body, dict) else None
+        if target is None:
+            self._cancelled.add(notice.run_id)
         for ctx in list(self._running.values()):
             if ctx.run_id == notice.run_id and target in (None, ctx.message_id):
                 ctx.cancel()
@@ -286,6 +293,23 @@ class ServiceWorker:
         no longer at the command's step and attempt (acked without running)."""
         if self.store is None:
             return True
+        if not needs_check(
+            command,
+            redelivered=delivery.redelivered,
+            after=self.settings.currency_check_after_seconds,
+            now=time.time(),
+            listening_since=self._listening_since,
+        ):
+            why = None
+            if command.run_id in self._cancelled:
+                why = "a cancel notice for its run arrived before it started"
+            elif ctx.cancelled:
+                why = "a cancel notice for it arrived before its handler started"
+            if why is None:
+                return True
+            self.log.info("command_skipped", reason=why)
+            await delivery.ack()
+            return False
         position = await self.store.position(command.run_id)
         if position is None:
             reason = f"unknown run {command.run_id!r} (no such run in the store, or expired)"

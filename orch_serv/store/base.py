@@ -19,6 +19,7 @@ from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.messages.limits import valid_timestamp
 
 if TYPE_CHECKING:
+    from orch_serv.store.replica import Replicas
     from orch_serv.store.shape import RunFields
 
 #: Field name -> key in the stored form of an event (see ``Event.to_storage``).
@@ -295,31 +296,6 @@ class Beat:
     dispatch_timer: str
     execution_timer: tuple[str, float] | None
     heartbeat_timer: tuple[str, float] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Replica:
-    """One orchestrator replica as it announced itself."""
-
-    replica_id: str
-    names: frozenset[str]
-    host: str
-    pid: int
-    seen: float
-
-
-class Replicas(Protocol):
-    """The replicas of one namespace (what :class:`~orch_serv.orchestrator.presence.Presence`
-    needs from a store)."""
-
-    async def announce(self, replica: Replica, *, ttl: float) -> None:
-        """Record (or refresh) ``replica``."""
-
-    async def withdraw(self, replica_id: str) -> None:
-        """Forget a replica that stops."""
-
-    async def live(self, *, now: float, seen_after: float) -> list[Replica]:
-        """Replicas seen since ``seen_after``."""
 
 
 class RunStore(Protocol):

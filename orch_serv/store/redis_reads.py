@@ -18,6 +18,7 @@ from orch_serv.messages import ids
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import Event, Position, RunRecord
 from orch_serv.store.redis_base import RedisBase
+from orch_serv.store.shape import Field
 
 
 class RedisReads(RedisBase):
@@ -205,12 +206,12 @@ def _float(raw: str | None) -> float | None:
 
 
 def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) -> RunRecord | None:
-    if not row.get("state"):
+    if not row.get(Field.STATE):
         return None
-    error = _loads(row.get("error"))
-    state = RunState(row["state"])
-    deadline = _float(row.get("deadline"))
-    finished_at = _float(row.get("finished_at"))
+    error = _loads(row.get(Field.ERROR))
+    state = RunState(row[Field.STATE])
+    deadline = _float(row.get(Field.DEADLINE))
+    finished_at = _float(row.get(Field.FINISHED_AT))
     expired = deadline is not None and not state.terminal and now >= deadline
     if expired:
         # the deadline timer has not fired yet, but the run is over: report it so
@@ -222,29 +223,33 @@ def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) ->
         }
     return RunRecord(
         run_id=run_id,
-        kind=row.get("kind") or "flow",
-        flow=row.get("flow") or "",
-        version=row.get("version") or "",
+        kind=row.get(Field.KIND) or "flow",
+        flow=row.get(Field.FLOW) or "",
+        version=row.get(Field.VERSION) or "",
         state=state,
-        step=int(row.get("step") or 0),
-        step_name=row.get("step_name"),
-        attempt=int(row.get("attempt") or 0),
-        steps_total=int(row.get("steps_total") or 0),
-        created_at=float(row.get("created_at") or 0),
-        updated_at=float(row.get("updated_at") or row.get("finished_at") or 0),
-        phase=Phase(row["phase"]) if row.get("phase") else (Phase.DONE if state.terminal else None),
+        step=int(row.get(Field.STEP) or 0),
+        step_name=row.get(Field.STEP_NAME),
+        attempt=int(row.get(Field.ATTEMPT) or 0),
+        steps_total=int(row.get(Field.STEPS_TOTAL) or 0),
+        created_at=float(row.get(Field.CREATED_AT) or 0),
+        updated_at=float(row.get(Field.UPDATED_AT) or row.get(Field.FINISHED_AT) or 0),
+        phase=Phase(row[Field.PHASE])
+        if row.get(Field.PHASE)
+        else (Phase.DONE if state.terminal else None),
         finished_at=finished_at,
         deadline=deadline,
-        key=row.get("key") or None,
-        input=_loads(row.get("input")),
-        step_input=_loads(row.get("step_input")),
-        result=_loads(row.get("result")),
+        key=row.get(Field.KEY) or None,
+        input=_loads(row.get(Field.INPUT)),
+        step_input=_loads(row.get(Field.STEP_INPUT)),
+        result=_loads(row.get(Field.RESULT)),
         error=ErrorInfo.from_stored(error) if error else None,
         statuses=frozenset(statuses),
         expired=expired,
-        hook_pending=_loads(row.get("hook_pending")) is True,
+        hook_pending=_loads(row.get(Field.HOOK_PENDING)) is True,
         outputs={
-            int(name[4:]): _loads(value) for name, value in row.items() if name.startswith("out:")
+            int(name.removeprefix(Field.OUTPUT_PREFIX)): _loads(value)
+            for name, value in row.items()
+            if name.startswith(Field.OUTPUT_PREFIX)
         },
     )
 

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from orch_serv.exceptions import StoreError
-from orch_serv.store.base import Replica
+from orch_serv.store.replica import Replica
 
 
 class RedisReplicas:

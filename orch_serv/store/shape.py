@@ -10,7 +10,8 @@ spells one again).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
@@ -122,19 +123,17 @@ class RunFields:
         }
         return replace(self, **changes, outputs={**self.outputs, **top.outputs})
 
-    def stored(self) -> Iterator[tuple[str, Any]]:
+    def stored(self) -> list[tuple[str, Any]]:
         """(hash field, JSON-ready value) of every field that is set."""
-        for name in _SCALAR_FIELDS:
-            value = getattr(self, name)
-            if value is UNSET:
-                continue
+        pairs = [(name, v) for name in _SCALAR_FIELDS if (v := getattr(self, name)) is not UNSET]
+        for k, (name, value) in enumerate(pairs):
             if isinstance(value, ErrorInfo):
-                value = value.model_dump(exclude_none=True)
+                pairs[k] = (name, value.model_dump(exclude_none=True))
             elif isinstance(value, RunState):
-                value = value.value
-            yield name, value
-        for index, value in self.outputs.items():
-            yield Field.output(index), value
+                pairs[k] = (name, value.value)
+        if self.outputs:
+            pairs += [(Field.output(index), value) for index, value in self.outputs.items()]
+        return pairs
 
     def get(self, name: str) -> Any:
         """A set field by its stored name (None if unset)."""
@@ -225,8 +224,13 @@ class ScriptArgs:
     lists: tuple[str, ...] = ()
     names: frozenset[str] = field(init=False)
 
+    _scalar_values: Callable[[Mapping[str, Any]], Any] = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", frozenset(self.scalars + self.lists))
+        getter = operator.itemgetter(*self.scalars)
+        single = len(self.scalars) == 1
+        object.__setattr__(self, "_scalar_values", (lambda v: (getter(v),)) if single else getter)
 
     def argv(self, **values: Any) -> list[Any]:
         """``ARGV`` for these named values (every name given, no other)."""
@@ -234,7 +238,7 @@ class ScriptArgs:
         if values.keys() != names:
             missing, extra = sorted(names - set(values)), sorted(set(values) - names)
             raise ValueError(f"script arguments: missing {missing}, unexpected {extra}")
-        argv: list[Any] = [values[name] for name in self.scalars]
+        argv: list[Any] = list(self._scalar_values(values))
         for name in self.lists:
             items = values[name]
             argv.append(len(items))

@@ -171,7 +171,9 @@ async def test_command_of_an_old_attempt_or_unknown_run_never_starts(
 ) -> None:
     running = engine_only
     run_id, command = await _queued_command(running, "act_flow")
-    worker = ServiceWorker(work, _transport(running), settings, store=running.store)
+    # every command checked, however young (by default only those that may have waited are)
+    always = settings.model_copy(update={"currency_check_after_seconds": 0.0})
+    worker = ServiceWorker(work, _transport(running), always, store=running.store)
     with capture_logs(processors=CAPTURE) as logs:
         async with worker:
             await _send_command(running, command)  # the real one: runs, the run succeeds

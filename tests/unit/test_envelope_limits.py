@@ -206,3 +206,29 @@ async def test_once_without_a_store_is_a_clear_error() -> None:
     assert ctx.idempotency_key == "r:0:1"
     with pytest.raises(ConfigurationError, match="needs a run store"):
         await ctx.once("charge")
+
+
+def test_only_a_command_that_may_have_waited_is_checked() -> None:
+    from orch_serv.service.currency import CancelledRuns, needs_check
+
+    now = 1_000.0
+    young = Envelope[Any](kind=MessageKind.COMMAND, message_id="r:0:1", run_id="r", created_at=now)
+    old = young.model_copy(update={"created_at": now - 5})
+    listening = now - 60
+
+    def check(command: Envelope[Any], **kw: Any) -> bool:
+        args: dict[str, Any] = {"redelivered": False, "after": 1.0, "now": now}
+        return needs_check(command, **(args | {"listening_since": listening} | kw))
+
+    assert not check(young)
+    assert check(old)  # queued while the service was down or busy
+    assert check(young, redelivered=True)
+    assert check(young, listening_since=now)  # created before this worker heard notices
+    assert check(young, after=0.0)  # 0: every command
+    assert check(young.model_copy(update={"created_at": now + 5}))  # clocks apart
+    cancelled = CancelledRuns(keep_seconds=10, most=2)
+    cancelled.add("a", now=0.0)
+    assert cancelled.seen("a", now=5.0) and not cancelled.seen("a", now=11.0)
+    cancelled.add("b")
+    cancelled.add("c")
+    assert "a" not in cancelled and "c" in cancelled  # bounded: the oldest is forgotten
