@@ -18,20 +18,16 @@ from orch_serv.orchestrator.core.decision import (
     RecordStatus,
     Reject,
 )
-from orch_serv.orchestrator.core.dispatch import Planner, lane_state
+from orch_serv.orchestrator.core.dispatch import lane_state
 from orch_serv.orchestrator.core.events import run_event, step_event, timeout_error
-from orch_serv.orchestrator.core.outcomes import Outcomes
+from orch_serv.orchestrator.core.outcomes import Decider
 from orch_serv.store.base import Beat, Event, Position, RunRecord, Transition
 from orch_serv.store.shape import RunFields
 from orch_serv.store.timers import TimerId
 
 
-class Clocks:
+class Clocks(Decider):
     """Decisions for HEARTBEAT and STATUS messages and for due timers."""
-
-    def __init__(self, planner: Planner) -> None:
-        self.planner = planner
-        self.outcomes = Outcomes(planner)
 
     def on_heartbeat(self, spec: FlowSpec, message: Envelope[Any], now: float) -> Decision:
         """The start notice or a heartbeat: (re)arm the execution and heartbeat clocks."""

@@ -213,4 +213,12 @@ class Outcomes:
         return Commit(change, plan.command, republish=republish)
 
 
-__all__ = ["Outcomes", "finish"]
+class Decider:
+    """What every group of decisions works with: the planner and the failure outcomes."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+        self.outcomes = Outcomes(planner)
+
+
+__all__ = ["Decider", "Outcomes", "finish"]

@@ -16,24 +16,20 @@ from orch_serv.constants import EventKind, Lane, Phase, RunState
 from orch_serv.flow.spec import FlowSpec, StepSpec
 from orch_serv.messages.envelope import Envelope
 from orch_serv.orchestrator.core.decision import Commit, Decision, Reject
-from orch_serv.orchestrator.core.dispatch import Dispatch, GiveUp, Planner, lane_state
+from orch_serv.orchestrator.core.dispatch import Dispatch, GiveUp, lane_state
 from orch_serv.orchestrator.core.events import (
     hook_error,
     step_event,
     stopped_event,
 )
 from orch_serv.orchestrator.core.hooks import Hooked, ReplyHooks
-from orch_serv.orchestrator.core.outcomes import Outcomes, finish
+from orch_serv.orchestrator.core.outcomes import Decider, finish
 from orch_serv.store.base import Event, Position, Transition
 from orch_serv.store.shape import RunFields
 
 
-class Replies:
+class Replies(Decider):
     """Decisions for REPLY messages."""
-
-    def __init__(self, planner: Planner) -> None:
-        self.planner = planner
-        self.outcomes = Outcomes(planner)
 
     # -- replies -----------------------------------------------------------------------------
     def next_dispatch(

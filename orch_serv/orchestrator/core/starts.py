@@ -13,24 +13,20 @@ from orch_serv.constants import EventKind, Lane, Phase, RunState
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages.envelope import Envelope
 from orch_serv.orchestrator.core.decision import Commit, Decision, Reject
-from orch_serv.orchestrator.core.dispatch import Dispatch, Planner, lane_state
+from orch_serv.orchestrator.core.dispatch import Dispatch, lane_state
 from orch_serv.orchestrator.core.events import (
     hook_error,
     run_event,
     stopped_event,
 )
 from orch_serv.orchestrator.core.hooks import Hooked
-from orch_serv.orchestrator.core.outcomes import Outcomes, finish
+from orch_serv.orchestrator.core.outcomes import Decider, finish
 from orch_serv.store.base import Position, RunRecord, Transition
 from orch_serv.store.shape import RunFields
 
 
-class Starts:
+class Starts(Decider):
     """Decisions for START and RESUME messages."""
-
-    def __init__(self, planner: Planner) -> None:
-        self.planner = planner
-        self.outcomes = Outcomes(planner)
 
     # -- start -------------------------------------------------------------------------------
     def start_dispatch(self, spec: FlowSpec, message: Envelope[Any], now: float) -> Dispatch:
