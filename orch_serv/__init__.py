@@ -20,11 +20,23 @@ from orch_serv.exceptions import (
 )
 from orch_serv.flow import Block, Flow, FlowBlock, FlowBuilder, FlowSpec
 from orch_serv.flow.policy import RetryPolicy, Timeouts
-from orch_serv.messages import BaseOrchServMsg, Envelope, ErrorInfo, StatusInfo
-from orch_serv.orchestrator import Client, Orchestrator, Running
+from orch_serv.messages import Envelope, ErrorInfo, StatusInfo
+from orch_serv.msg import BaseOrchServMsg
+from orch_serv.orchestrator import (
+    AsyncBlock,
+    AsyncFlow,
+    AsyncOrchestrator,
+    Client,
+    Orchestrator,
+    Running,
+    SyncBlock,
+    SyncFlow,
+    SyncOrchestrator,
+)
 from orch_serv.service import (
     AsyncCommandHandlerPostProcessStrategy,
     AsyncCommandHandlerProcessStrategy,
+    AsyncService,
     CommandHandler,
     CommandHandlerPostProcess,
     CommandHandlerPostProcessStrategy,
@@ -35,13 +47,18 @@ from orch_serv.service import (
     ServiceBuilder,
 )
 from orch_serv.settings import Settings
+from orch_serv.stepper import Step, Stepper, StepsBuilder
 from orch_serv.store import Event, RunRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncBlock",
     "AsyncCommandHandlerPostProcessStrategy",
     "AsyncCommandHandlerProcessStrategy",
+    "AsyncFlow",
+    "AsyncOrchestrator",
+    "AsyncService",
     "BaseOrchServMsg",
     "Block",
     "Client",
@@ -83,7 +100,13 @@ __all__ = [
     "ServiceBuilder",
     "Settings",
     "StatusInfo",
+    "Step",
+    "Stepper",
+    "StepsBuilder",
     "StoreError",
+    "SyncBlock",
+    "SyncFlow",
+    "SyncOrchestrator",
     "Timeouts",
     "TransportError",
     "__version__",

@@ -91,6 +91,8 @@ class TimerKind(StrEnum):
     TOTAL = "total"
     RETRY = "retry"
     DEADLINE = "deadline"
+    #: A chart machine's time state (orch_serv.store.charts; its step is the state's index).
+    CHART = "chart"
 
 
 class EventStatus(StrEnum):
@@ -114,6 +116,8 @@ class EventKind(StrEnum):
     STEP_TIMED_OUT = "step_timed_out"
     RETRY_SCHEDULED = "retry_scheduled"
     STATUS = "status"
+    #: A status its run's status model refused (the reason is the rule that refused it).
+    STATUS_REFUSED = "status_refused"
     #: A duplicate of a reply that was already applied.
     REPLY_IGNORED = "reply_ignored"
     #: A reply for an attempt, step or run that has moved on (timed out, retried, finished).

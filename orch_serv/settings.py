@@ -151,6 +151,38 @@ class Settings(BaseSettings):
         description="Longest pause between two start attempts of a service worker (the pause "
         "doubles from 0.1 s up to this).",
     )
+    api_host: str = Field("127.0.0.1", description="Address `orch-serv api` listens on.")
+    api_port: int = Field(8000, ge=0, le=65535, description="Port of `orch-serv api`.")
+    api_max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body the API accepts; above it answers 413.",
+    )
+    api_statusek_at_root: bool = Field(
+        False,
+        description="Also serve the Statusek surface at the root (`/instance/create`, ...), "
+        "as the old server did; it is always at `/statusek`.",
+    )
+    api_stateservice_at_root: bool = Field(
+        False,
+        description="Also serve the StateService surface at the root (`/state`), as the old "
+        "server did; it is always at `/stateservice`.",
+    )
+    api_sse_keepalive_seconds: float = Field(
+        15.0, gt=0, description="A comment line on an idle event stream every so often."
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus metrics at http://metrics_host:metrics_port/metrics from "
+        "orchestrator and service processes (unset: no metrics; 0: any free port).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the metrics endpoint listens on (0.0.0.0 in a container).",
+    )
     log_level: str = Field("INFO", description="Level of orch_serv's structlog output.")
     log_format: Literal["console", "json"] = Field(
         "console", description="Log lines on stderr: console (for people) or json."

@@ -17,6 +17,9 @@ from orch_serv.cli import serve as serve
 from orch_serv.cli import runs as runs
 from orch_serv.cli import show as show
 from orch_serv.cli import dlq as dlq
+from orch_serv.cli import api as api
+from orch_serv.cli import models as models
+from orch_serv.cli import charts as charts
 
 __all__ = ["app", "main"]
 

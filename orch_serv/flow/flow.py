@@ -19,11 +19,14 @@ steps are then named ``<name>_<index>`` (0-based), as orch_serv's duplicate-bloc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
+from orch_serv.exc import FlowBlockException as LegacyFlowBlockException
+from orch_serv.exc import FlowBuilderException as LegacyFlowBuilderException
 from orch_serv.exceptions import (
     BlockException,
     EmptyFlowError,
@@ -46,19 +49,45 @@ from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.spec import FlowSpec, StepSpec
 
 
+def _is_legacy_block(obj: object) -> bool:
+    """An orch_serv 0.2 block (``SyncBlock``/``AsyncBlock``), class or instance."""
+    from orch_serv.legacy02.blocks import AsyncBaseBlock, SyncBaseBlock
+
+    modes = (SyncBaseBlock, AsyncBaseBlock)
+    return isinstance(obj, modes) or (isinstance(obj, type) and issubclass(obj, modes))
+
+
 class FlowBlock:
-    """A block's place in a flow, with hooks that apply in this flow only."""
+    """A block's place in a flow, with hooks that apply in this flow only.
+
+    Given an orch_serv 0.2 block (``SyncBlock``/``AsyncBlock``), ``FlowBlock(...)`` is a
+    :class:`orch_serv.legacy02.flows.LegacyFlowBlock`, for ``SyncFlow``/``AsyncFlow``."""
+
+    #: True for the FlowBlock of a 0.2 block (which only a SyncFlow/AsyncFlow accepts).
+    is_legacy02: ClassVar[bool] = False
+
+    def __new__(cls, obj_block: Any = None, *args: Any, **kwargs: Any) -> FlowBlock:
+        if cls is FlowBlock and _is_legacy_block(obj_block):
+            from orch_serv.legacy02.flows import LegacyFlowBlock
+
+            return super().__new__(LegacyFlowBlock)
+        return super().__new__(cls)
 
     def __init__(
         self,
-        obj_block: type[Block] | Block,
-        pre_handler_function: HookSpec = None,
-        post_handler_function: HookSpec = None,
+        obj_block: Any,
+        pre_handler_function: HookSpec | Callable[..., Any] = None,
+        post_handler_function: HookSpec | Callable[..., Any] = None,
         *,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         compensate: str | None = None,
     ) -> None:
+        self.obj_block: Any = obj_block
+        if not isinstance(obj_block, Block) and not (
+            isinstance(obj_block, type) and issubclass(obj_block, Block)
+        ):
+            raise LegacyFlowBlockException(str(type(obj_block)))
         try:
             self.block = as_block(obj_block)
             self.pre_handler_function = check_hook("pre_handler_function", pre_handler_function)
@@ -71,6 +100,14 @@ class FlowBlock:
         except BlockException as exc:
             raise FlowBlockException(exc.message) from exc
 
+    def init_block(self, instance_main: Any, step_number: int = 0) -> Any:
+        """orch_serv 0.2: the block instance for a ``SyncFlow``/``AsyncFlow`` (only for the
+        FlowBlock of a 0.2 block; a distributed block has no instance to run)."""
+        raise FlowBlockException(
+            f"block {self.block.name_block!r} is not an orch_serv 0.2 block: it runs in a "
+            "service, not in a SyncFlow/AsyncFlow"
+        )
+
 
 class FlowBuilder:
     """The ordered steps of a flow: ``FlowBuilder(FlowBlock(A), FlowBlock(B), ...)``."""
@@ -78,14 +115,18 @@ class FlowBuilder:
     def __init__(self, *steps: FlowBlock) -> None:
         for index, step in enumerate(steps):
             if not isinstance(step, FlowBlock):
-                raise FlowBuilderException(
-                    f"Incorrect type in builder arguments on index {index}: expected FlowBlock, "
-                    f"got {type(step).__name__}"
-                )
+                raise LegacyFlowBuilderException(f"on index {index}")
         self.steps: tuple[FlowBlock, ...] = steps
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    def build_flow(self, flow: Any) -> Any:
+        """orch_serv 0.2: instantiate and link the blocks for a ``SyncFlow``/``AsyncFlow``
+        instance and return the head of the chain (the builder is not changed)."""
+        from orch_serv.legacy02.flows import build_chain
+
+        return build_chain(self, flow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +158,9 @@ class Flow:
     timeouts: ClassVar[Timeouts | None] = None
     #: Seconds from creation after which a run ends TIMED_OUT.
     deadline: ClassVar[float | None] = None
+    #: The status model its handlers' statuses are held to: a name, or a
+    #: :class:`~orch_serv.statusmodel.StatusModel` (which the Orchestrator then publishes).
+    status_model: ClassVar[Any] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -142,6 +186,13 @@ class Flow:
             )
         if not builder.steps:
             raise EmptyFlowError(f"flow {name!r} has no steps")
+        for index, step in enumerate(builder.steps):
+            if step.is_legacy02:
+                raise FlowBlockException(
+                    f"flow {name!r}: step {index} is an orch_serv 0.2 block; put it in a "
+                    "SyncFlow/AsyncFlow (orch_serv.orchestrator), which runs distributed "
+                    "through the 0.2 bridge (docs/migrating-from-0.2.md)"
+                )
         return name, builder
 
     @classmethod
@@ -197,7 +248,11 @@ class Flow:
             )
         try:
             return FlowSpec(
-                kind="flow", name=name, steps=tuple(steps), deadline=cls.deadline
+                kind="flow",
+                name=name,
+                steps=tuple(steps),
+                deadline=cls.deadline,
+                status_model=getattr(cls.status_model, "name", cls.status_model),
             ).with_version()
         except ValidationError as exc:
             raise FlowException(f"flow {name!r}: {exc}") from exc

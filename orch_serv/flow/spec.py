@@ -40,6 +40,8 @@ class FlowSpec(BaseModel):
     steps: tuple[StepSpec, ...]
     #: Seconds from the run's creation after which it ends TIMED_OUT (Statusek's timeout).
     deadline: float | None = Field(None, gt=0)
+    #: The status model (by name) its handlers' statuses are held to; None: statuses are free.
+    status_model: str | None = Field(None, min_length=1)
 
     def with_version(self) -> FlowSpec:
         """Return a copy whose ``version`` is the hash of its definition."""

@@ -1,8 +1,8 @@
 """The wire protocol: one envelope for every message and its codec."""
 
+from orch_serv.legacy02.message import BaseOrchServMsg
 from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import (
-    BaseOrchServMsg,
     Envelope,
     ErrorInfo,
     StatusInfo,

@@ -1,9 +1,10 @@
 """The one envelope every orch_serv message travels in (the wire protocol, version 1).
 
 The user's payload is ``body``: a pydantic model of their own, chosen either as a generic
-parameter (``Envelope[MyBody]``) or by a subclass that re-declares ``body: MyBody``, as
-orch_serv 0.2 allowed. orch_serv's message hooks (``get_source``, ``set_source``,
-``get_flow``, ``get_target``, ``get_command``) work on it out of the box.
+parameter (``Envelope[MyBody]``) or by a subclass that re-declares ``body: MyBody``. The
+message hooks (``get_source``, ``set_source``, ``get_flow``, ``get_target``,
+``get_command``) work on it out of the box. orch_serv 0.2's ``BaseOrchServMsg`` is the
+user's message, a different class (:mod:`orch_serv.msg`); it travels as an envelope's body.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ class Envelope(BaseModel, Generic[BodyT]):
 
     model_config = ConfigDict(extra="ignore", validate_assignment=False)
 
-    kind: MessageKind = Field(description="start, command, reply or status.")
+    kind: MessageKind = Field(
+        description="start, resume, command, reply, status, heartbeat or cancel."
+    )
     message_id: str = Field(
         description="Unique id; for commands '{run_id}:{step}:{attempt}', usable for idempotency."
     )
@@ -174,10 +177,6 @@ class Envelope(BaseModel, Generic[BodyT]):
     def ok(self) -> bool:
         """True unless the message carries an error."""
         return self.error is None
-
-
-#: orch_serv 0.2 name of the message base class.
-BaseOrchServMsg = Envelope
 
 
 def command_message_id(run_id: str, step: int, attempt: int, lane: Lane = Lane.RUN) -> str:

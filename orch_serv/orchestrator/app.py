@@ -29,6 +29,7 @@ from orch_serv.orchestrator.engine import Clock, Engine
 from orch_serv.service.definition import Service
 from orch_serv.service.worker import ServiceWorker
 from orch_serv.settings import Settings
+from orch_serv.statusmodel.model import StatusModel
 from orch_serv.store.base import RunStore
 from orch_serv.transport.base import Transport
 
@@ -49,6 +50,26 @@ class Running(Client):
         self.workers = workers
 
 
+def _status_models(flows: object, given: Iterable[StatusModel]) -> list[StatusModel]:
+    """The models to publish: those given, and those flows declare as objects (a name
+    clash between two different models is an error)."""
+    items: list[object] = []
+    if isinstance(flows, ModuleType):
+        items = [v for v in vars(flows).values() if isinstance(v, type) and issubclass(v, Flow)]
+    elif flows is not None and isinstance(flows, Iterable):
+        items = list(flows)
+    listed = list(given)
+    found = [m for m in listed if isinstance(m, StatusModel)]
+    if len(found) != len(listed):
+        raise TypeError("status_models: give StatusModel instances")
+    found += [m for f in items if isinstance(m := getattr(f, "status_model", None), StatusModel)]
+    models: dict[str, StatusModel] = {}
+    for model in found:
+        if models.setdefault(model.name, model) != model:
+            raise ValueError(f"two different status models are called {model.name!r}")
+    return list(models.values())
+
+
 class Orchestrator:
     """Flow and block definitions, validated at construction (orch_serv's constructor)."""
 
@@ -60,10 +81,12 @@ class Orchestrator:
         default_flow: str | None = None,
         default_block: str | None = None,
         services: Sequence[Service] = (),
+        status_models: Iterable[StatusModel] = (),
     ) -> None:
         self.registry = FlowRegistry(
             flows, blocks, default_flow=default_flow, default_block=default_block
         )
+        self.status_models = _status_models(flows, status_models)
         self.services = list(services)
         for service in self.services:
             service.validate()
@@ -87,7 +110,9 @@ class Orchestrator:
         clock: Clock = time.time,
     ) -> AsyncIterator[Running]:
         """Run the engine (and optionally the services) on already-open backends."""
-        engine = Engine(self.registry, transport, store, settings, clock=clock)
+        engine = Engine(
+            self.registry, transport, store, settings, clock=clock, status_models=self.status_models
+        )
         workers = (
             [ServiceWorker(s, transport, settings, store=store) for s in self.services]
             if with_services

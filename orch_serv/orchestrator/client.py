@@ -21,6 +21,7 @@ from orch_serv.messages import ids
 from orch_serv.messages.codec import encode, headers_for
 from orch_serv.messages.envelope import Envelope
 from orch_serv.messages.ids import new_run_id
+from orch_serv.observability import tracing
 from orch_serv.orchestrator.cancel import send_cancel
 from orch_serv.orchestrator.core.dispatch import resume_message, start_message
 from orch_serv.settings import DEFAULT_MAX_MESSAGE_BYTES
@@ -122,6 +123,8 @@ class Client:
         transport = self._transport()
         spec = await self.resolve(flow, target)
         run_id = new_run_id()
+        if traceparent is None:  # the caller's current span, when tracing is on: a link
+            traceparent = tracing.current_traceparent()
         message = start_message(run_id, spec.kind, spec.name, spec.version, body, traceparent)
         data = encode(message)
         if len(data) > self.max_message_bytes:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from orch_serv.constants import Lane, MessageKind, TimerKind
+from orch_serv import observability
+from orch_serv.constants import Lane, MessageKind, RunState, TimerKind
 from orch_serv.exceptions import FlowNotFound, MsgException, StoreError, TransportError
 from orch_serv.flow.registry import Definition, FlowRegistry
 from orch_serv.inflight import Inflight
@@ -46,9 +47,11 @@ from orch_serv.orchestrator.definitions import Definitions
 from orch_serv.orchestrator.diagnose import dispatch_diagnosis
 from orch_serv.orchestrator.housekeeping import Housekeeper
 from orch_serv.orchestrator.presence import Presence, app_names
+from orch_serv.orchestrator.status_models import record_status
 from orch_serv.orchestrator.steps import call_hook
 from orch_serv.orchestrator.timers import TimerLoop
 from orch_serv.settings import Settings
+from orch_serv.statusmodel.model import StatusModel
 from orch_serv.store.base import Outcome, RunStore
 from orch_serv.store.shape import BeatOutcome
 from orch_serv.store.timers import TimerId
@@ -80,8 +83,15 @@ class Engine:
         settings: Settings,
         *,
         clock: Clock = time.time,
+        status_models: Sequence[StatusModel] = (),
     ) -> None:
         self.registry = registry
+        #: Status models this replica publishes; statuses of runs whose flow names a model
+        #: are held to its rules (``store/statuses.py``).
+        self.status_models = tuple(status_models)
+        from orch_serv.store.statuses import status_store_of  # loads redis: not at import
+
+        self.statuses = status_store_of(store)
         self.transport = transport
         self.store = store
         self.settings = settings
@@ -109,6 +119,9 @@ class Engine:
         self._queue = ""
         self._consumer: Consumer | None = None
         self._inflight = Inflight()
+        # metrics (metrics_port) and traces (OTEL_EXPORTER_OTLP_ENDPOINT); nothing when off
+        observability.setup(settings, "orchestrator")
+        observability.instrument_engine(self)
 
     async def start(self) -> None:
         """Check that no other application serves the namespace (raises
@@ -127,6 +140,8 @@ class Engine:
             for step in spec.steps:
                 await self.transport.declare_service(step.service)
         self._queue = await self.transport.declare_orchestrator()
+        if self.status_models and self.statuses is not None:
+            await self.statuses.models.publish(self.status_models)
         # Published last: a client that sees a definition can always publish its start.
         await self.store.register_specs(
             self.registry.specs(),
@@ -205,12 +220,16 @@ class Engine:
                 self.clocks.on_heartbeat(definition.spec, message, self.clock())
             )
         if kind is MessageKind.STATUS:
-            return await self.apply(self.clocks.on_status(message))
+            return await self._on_status(message)
         if kind is MessageKind.START:
             return await self._on_start(message, redelivered)
         if kind is MessageKind.RESUME:
             return await self._on_resume(message, redelivered)
         return f"the orchestrator does not take {kind.value} messages"
+
+    async def _on_status(self, message: Envelope[Any]) -> Disposition:
+        """Record a status event, held to the run's status model if it has one."""
+        return await record_status(self, message)
 
     async def _on_start(self, message: Envelope[Any], redelivered: bool) -> Disposition:
         definition = await self.definitions.of(message)
@@ -282,6 +301,13 @@ class Engine:
         if timer.kind is TimerKind.DEADLINE:
             await self.apply(self.clocks.on_deadline(timer, now))
             return
+        if timer.kind is TimerKind.CHART:  # a chart machine's time state
+            from orch_serv.charts.timers import fire_chart_timer  # loads redis: not at import
+
+            due = await fire_chart_timer(self.store, timer)
+            if due is not None:
+                self.timers.poke(due)
+            return
         record = await self.store.get_run(timer.run_id)
         if record is None or record.state.terminal:
             return
@@ -347,6 +373,15 @@ class Engine:
                 error=error.get("type") if isinstance(error, dict) else None,
                 reason=error.get("message") if isinstance(error, dict) else None,
             )
+        elif change.new.state is RunState.COMPENSATING:
+            error = change.fields.get("error")
+            if isinstance(error, dict):  # the failure that starts the undoing, said once
+                log.info(
+                    "run_compensating",
+                    run_id=change.run_id,
+                    error=error.get("type"),
+                    reason=error.get("message"),
+                )
         if decision.cancel is not None:
             await send_notice(self.transport, decision.cancel)
         return None

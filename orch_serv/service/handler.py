@@ -18,12 +18,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union, get_args, get_origin, ge
 
 from pydantic import BaseModel
 
-from orch_serv.exceptions import (
+from orch_serv.exc import (
     DoublePostProcessFunctionDeclaredError,
     EmptyCommandsException,
-    ServiceBlockException,
 )
+from orch_serv.exc import ServiceBlockException as LegacyServiceBlockException
+from orch_serv.exceptions import ServiceBlockException
 from orch_serv.flow.block import NAME_PATTERN
+from orch_serv.legacy02.handlers import LegacyHandler
+from orch_serv.service.strategies import (
+    AsyncCommandHandlerPostProcessStrategy,
+    AsyncCommandHandlerProcessStrategy,
+    CommandHandlerPostProcessStrategy,
+    CommandHandlerProcessStrategy,
+)
 
 if TYPE_CHECKING:
     from orch_serv.service.context import HandlerContext
@@ -49,11 +57,17 @@ class CommandHandlerPostProcess:
         raise NotImplementedError
 
 
-#: orch_serv 0.2 names: one class serves sync and async handlers alike.
-CommandHandlerProcessStrategy = CommandHandler
-AsyncCommandHandlerProcessStrategy = CommandHandler
-CommandHandlerPostProcessStrategy = CommandHandlerPostProcess
-AsyncCommandHandlerPostProcessStrategy = CommandHandlerPostProcess
+#: What ServiceBlock accepts: a distributed class-style handler or a 0.2 strategy.
+PROCESSORS: tuple[type, ...] = (
+    CommandHandler,
+    CommandHandlerProcessStrategy,
+    AsyncCommandHandlerProcessStrategy,
+)
+POST_PROCESSORS: tuple[type, ...] = (
+    CommandHandlerPostProcess,
+    CommandHandlerPostProcessStrategy,
+    AsyncCommandHandlerPostProcessStrategy,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,8 @@ class HandlerSpec:
     post_is_async: bool = False
     #: The annotation was ``Model | None``: a null body is passed as None.
     optional: bool = False
+    #: The post-processor takes ``(result, extra, ctx)``; False: ``(result, extra)``.
+    post_takes_context: bool = True
 
     def parse(self, body: Any) -> Any:
         """Validate the body against the handler's model (once, at the service edge)."""
@@ -89,14 +105,36 @@ def _body_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
-def _instance(obj: Any, base: type, role: str) -> Any:
+_ROLES = {
+    "process": "`CommandHandlerProcessStrategy` or `AsyncCommandHandlerProcessStrategy`",
+    "post_process": "`CommandHandlerPostProcessStrategy` or "
+    "`AsyncCommandHandlerPostProcessStrategy`",
+}
+
+
+def _instance(obj: Any, base: type | tuple[type, ...], role: str) -> Any:
     if isinstance(obj, base):
         return obj
     if isinstance(obj, type) and issubclass(obj, base):
         return obj()
-    raise ServiceBlockException(
-        f"`{role}` object must be of type `{base.__name__}` (class or instance) and not {obj!r}"
+    raise LegacyServiceBlockException(
+        f"`{role}` object must be of type {_ROLES[role]} and not {_kind(obj)}"
     )
+
+
+def _kind(obj: Any) -> Any:
+    """What an error names: a class itself, or the type of an instance."""
+    return obj if isinstance(obj, type) else type(obj)
+
+
+def _positional_count(fn: Any) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 3
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 3
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
 
 
 def _is_async(fn: HandlerFn) -> bool:
@@ -134,28 +172,41 @@ def describe(command: str, fn: HandlerFn, post: HandlerFn | None = None) -> Hand
         is_async=_is_async(fn),
         post=post,
         post_is_async=post is not None and _is_async(post),
+        post_takes_context=post is None or _positional_count(post) >= 3,
     )
+
+
+def handler_spec(command: str, processor: Any, post: Any) -> HandlerSpec:
+    """The compiled handler of a class-style processor and its post-processor (a 0.2
+    strategy receives the user's message, see :mod:`orch_serv.legacy02.service_specs`)."""
+    if isinstance(processor, LegacyHandler):
+        from orch_serv.legacy02.service_specs import legacy_spec
+
+        return legacy_spec(command, processor, post)
+    return describe(command, processor.process, post.post_process if post else None)
 
 
 class ServiceBlock:
     """A handler with an optional post-processor (classes or instances)."""
 
     def __init__(self, processor: Any, post_processor: Any = None) -> None:
-        self.processor: CommandHandler = _instance(processor, CommandHandler, "process")
-        self.post_processor: CommandHandlerPostProcess | None = (
+        self.processor: Any = _instance(processor, PROCESSORS, "process")
+        self.post_processor: Any = (
             None
             if post_processor is None
-            else _instance(post_processor, CommandHandlerPostProcess, "post_process")
+            else _instance(post_processor, POST_PROCESSORS, "post_process")
         )
-        command = getattr(self.processor, "target_command", None)
+        try:
+            command = getattr(self.processor, "target_command", None)
+        except NotImplementedError:
+            command = None
         if command is None:
             raise ServiceBlockException(f"{type(self.processor).__name__} has no `target_command`")
         self.command: str = command
 
     def spec(self, default_post: CommandHandlerPostProcess | None) -> HandlerSpec:
         """The compiled handler."""
-        post = self.post_processor or default_post
-        return describe(self.command, self.processor.process, post.post_process if post else None)
+        return handler_spec(self.command, self.processor, self.post_processor or default_post)
 
 
 class ServiceBuilder:
@@ -167,23 +218,32 @@ class ServiceBuilder:
         for block in blocks:
             if isinstance(block, ServiceBlock):
                 found_blocks.append(block)
-            elif isinstance(block, CommandHandlerPostProcess) or (
-                isinstance(block, type) and issubclass(block, CommandHandlerPostProcess)
+            elif isinstance(block, POST_PROCESSORS) or (
+                isinstance(block, type) and issubclass(block, POST_PROCESSORS)
             ):
                 if positional_post is not None or default_post_process is not None:
-                    raise DoublePostProcessFunctionDeclaredError("Several postprocessors specified")
+                    raise DoublePostProcessFunctionDeclaredError()
                 positional_post = block
             else:
-                raise ServiceBlockException(
-                    f"block must be instance class `ServiceBlock`. Not {type(block).__name__}"
+                raise LegacyServiceBlockException(
+                    f"block must be instance class `ServiceBlock`. Not {_kind(block)}"
                 )
         if not found_blocks:
-            raise EmptyCommandsException("Empty list of commands for service operation")
+            raise EmptyCommandsException()
         post = default_post_process if default_post_process is not None else positional_post
         self.blocks = tuple(found_blocks)
-        self.default_post: CommandHandlerPostProcess | None = (
-            None if post is None else _instance(post, CommandHandlerPostProcess, "post_process")
+        self.default_post: Any = (
+            None if post is None else _instance(post, POST_PROCESSORS, "post_process")
         )
+
+    def build(self, service: Any, logger: Any = None) -> dict[str, Any]:
+        """orch_serv 0.2: ``{command: ServiceCommand}`` for ``service`` (handlers of its own,
+        with its logger; a block without a post-processor gets the default one, or the
+        service mode's no-op)."""
+        from orch_serv.legacy02.services import build_commands
+
+        default = self.default_post or service._default_post_class()
+        return build_commands(self.blocks, default, service, logger or service.logger)
 
     def specs(self) -> list[HandlerSpec]:
         """Compiled handlers in declaration order."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from orch_serv.exceptions import HandlerError, RetryAfter
 from orch_serv.messages.envelope import Envelope, ErrorInfo
+from orch_serv.observability import tracing
 from orch_serv.service.context import HandlerContext
 from orch_serv.service.handler import HandlerSpec
 from orch_serv.service.replies import error_info
@@ -36,6 +38,21 @@ def log_failure(ctx: HandlerContext, spec: HandlerSpec, exc: Exception) -> None:
         ctx.log.warning("handler_failed", command=spec.command, error=repr(exc), exc_info=exc)
     else:
         ctx.log.error("handler_failed", command=spec.command, error=repr(exc), exc_info=exc)
+
+
+#: The longest traceback kept with a failure (its end: the innermost frames and the error).
+MAX_TRACEBACK_CHARS = 8000
+
+
+def with_traceback(error: ErrorInfo, exc: BaseException) -> ErrorInfo:
+    """``error`` with the handler's traceback in ``details["traceback"]`` (so the step's
+    failure event stores it); a ``RetryAfter`` (a request, not a fault) is left as it is."""
+    if isinstance(exc, RetryAfter):
+        return error
+    text = "".join(traceback.format_exception(exc))
+    if len(text) > MAX_TRACEBACK_CHARS:
+        text = "...\n" + text[-MAX_TRACEBACK_CHARS:]
+    return error.model_copy(update={"details": {**(error.details or {}), "traceback": text}})
 
 
 async def invoke(
@@ -70,7 +87,8 @@ async def invoke(
         return None, None, error
     except Exception as exc:
         log_failure(ctx, spec, exc)
-        return None, None, error_info(exc, body=False)
+        tracing.record_exception(exc)
+        return None, None, with_traceback(error_info(exc, body=False), exc)
     extra = None
     if type(output) is tuple and len(output) == 2:
         output, extra = output
@@ -87,13 +105,14 @@ async def post_process(
     """Run the handler's post-processor after the command was acked; failures are logged
     (with the traceback) and change nothing."""
     assert spec.post is not None
+    args = (result, extra, ctx) if spec.post_takes_context else (result, extra)
     try:
         if spec.post_is_async:
-            await spec.post(result, extra, ctx)
+            await spec.post(*args)
         else:
-            await in_pool(pool, spec.post, result, extra, ctx)
+            await in_pool(pool, spec.post, *args)
     except Exception:
         ctx.log.warning("post_process_failed", command=spec.command, exc_info=True)
 
 
-__all__ = ["in_pool", "invoke", "log_failure", "post_process"]
+__all__ = ["in_pool", "invoke", "log_failure", "post_process", "with_traceback"]

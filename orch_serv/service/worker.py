@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
+from orch_serv import observability
 from orch_serv.constants import MessageKind
 from orch_serv.exceptions import MsgException, StoreError, TransportError, Unroutable
 from orch_serv.inflight import Inflight
@@ -74,6 +75,9 @@ class ServiceWorker:
         self._stopping = asyncio.Event()
         self._requeue_backoff = Backoff(0.1, 5.0)
         self.log = log.bind(service=service.name)
+        # metrics (metrics_port) and traces (OTEL_EXPORTER_OTLP_ENDPOINT); nothing when off
+        observability.setup(settings, "service")
+        observability.instrument_worker(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:

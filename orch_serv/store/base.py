@@ -53,6 +53,7 @@ KIND_CODES = {
     EventKind.STEP_TIMED_OUT: "st",
     EventKind.RETRY_SCHEDULED: "rt",
     EventKind.STATUS: "su",
+    EventKind.STATUS_REFUSED: "sx",
     EventKind.REPLY_IGNORED: "ri",
     EventKind.LATE_RESULT: "lr",
     EventKind.RUN_STOPPED: "rp",

@@ -45,6 +45,11 @@ class Keys:
         """External key -> run id."""
         return f"{self.prefix}:key:{key}"
 
+    def path_index(self, path: str) -> str:
+        """Run ids whose history recorded ``path`` (a lineage file of a status event, an Oslo
+        ``s3_path``), scored by the time it was recorded: the status-from-path lookup."""
+        return f"{self.prefix}:idx:path:{path}"
+
     def state_index(self, state: str) -> str:
         """Run ids in a state, scored by the time they entered it."""
         return f"{self.prefix}:idx:state:{state}"
@@ -67,6 +72,21 @@ class Keys:
     def meta(self) -> str:
         """Registry metadata (default flow, default block)."""
         return f"{self.prefix}:meta"
+
+    @property
+    def models(self) -> str:
+        """Current status models: name -> model JSON."""
+        return f"{self.prefix}:models"
+
+    @property
+    def model_versions(self) -> str:
+        """Every status model ever published: '<name>:<version>' -> model JSON."""
+        return f"{self.prefix}:models:versions"
+
+    @property
+    def global_statuses(self) -> str:
+        """Statusek's global events (``status/setGlobalStatus``), oldest first."""
+        return f"{self.prefix}:statusek:global"
 
     @property
     def finished_channel(self) -> str:

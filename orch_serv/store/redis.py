@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Self, cast
 
 import redis.asyncio as aioredis
@@ -23,6 +23,7 @@ from orch_serv.store.base import (
     TransitionResult,
 )
 from orch_serv.store.embedded import embedded_client
+from orch_serv.store.lineage import lineage_paths
 from orch_serv.store.redis_base import dumps as _dumps
 from orch_serv.store.redis_reads import RedisReads
 from orch_serv.store.replicas import RedisReplicas
@@ -223,14 +224,27 @@ class RedisRunStore(RedisReads):
         )
         return float(first[0][1]) / 1000 if first else None
 
-    async def record_event(self, run_id: str, event: Event, status: str | None) -> RunState | None:
-        """Append an event and a status; None if the run does not exist."""
+    async def record_event(
+        self,
+        run_id: str,
+        event: Event,
+        status: str | None,
+        *,
+        paths: Sequence[str] | None = None,
+    ) -> RunState | None:
+        """Append an event and a status; None if the run does not exist. The event's file
+        paths (``paths``; by default those of a status event's lineage body, see
+        :func:`~orch_serv.store.lineage.lineage_paths`) are indexed in the same call, for the
+        lookup of a run by a path."""
+        if paths is None:
+            paths = lineage_paths(event.body) if event.kind is EventKind.STATUS else ()
+        keys = [self.keys.run(run_id), self.keys.events(run_id), self.keys.statuses(run_id)]
         state = await self._call(
             "record_event",
             self._pipelined(
                 self._record,
-                keys=[self.keys.run(run_id), self.keys.events(run_id), self.keys.statuses(run_id)],
-                args=[_dumps(event.to_storage()), status or "", repr(event.time)],
+                keys=keys + [self.keys.path_index(p) for p in paths],
+                args=[_dumps(event.to_storage()), status or "", repr(event.time), run_id],
             ),
         )
         return RunState(state) if state else None
@@ -267,6 +281,9 @@ class RedisRunStore(RedisReads):
         indexes = [self.keys.state_index(s.value) for s in TERMINAL_STATES]
         indexes += [
             k async for k in self._redis.scan_iter(match=self.keys.flow_index("*"), count=1000)
+        ]
+        indexes += [
+            k async for k in self._redis.scan_iter(match=self.keys.path_index("*"), count=1000)
         ]
         for index in indexes:
             ids = await self._call(

@@ -67,8 +67,21 @@ class RedisReads(RedisBase):
     async def get_events(self, run_id: str) -> list[Event]:
         """The run's history, oldest first, ``seq`` numbered from 1. Step names and
         services, which the stored events leave out, come from the run's flow version."""
-        raw = await self._call("get_events", self._redis.lrange(self.keys.events(run_id), 0, -1))
-        events = [Event.from_storage(i, orjson.loads(r)) for i, r in enumerate(raw, start=1)]
+        return await self.events_after(run_id, 0)
+
+    async def events_after(self, run_id: str, after: int, limit: int | None = None) -> list[Event]:
+        """The run's events with ``seq`` > ``after`` (at most ``limit``), oldest first and
+        named as :meth:`get_events` names them; [] for an unknown run."""
+        if limit is not None and limit <= 0:
+            return []
+        after = max(after, 0)
+        stop = -1 if limit is None else after + limit - 1
+        raw = await self._call(
+            "get_events", self._redis.lrange(self.keys.events(run_id), after, stop)
+        )
+        events = [
+            Event.from_storage(i, orjson.loads(r)) for i, r in enumerate(raw, start=after + 1)
+        ]
         if any(e.step is not None and e.step_name is None for e in events):
             kind, flow, version = await self._call(
                 "get_events", self._redis.hmget(self.keys.run(run_id), ["kind", "flow", "version"])
@@ -118,6 +131,71 @@ class RedisReads(RedisBase):
         ]
         return await self._get_runs([rid for _, rid in entries])
 
+    async def page_runs(self, query: RunQuery, limit: int = 50) -> RunPage:
+        """One page of runs matching ``query``, in a stable order (see :class:`RunQuery`):
+        newest first by creation time (then id), or, filtered by state alone, by the time
+        the runs entered that state. At most ``scan_max`` index entries are looked at per
+        page: a page can then hold fewer than ``limit`` runs and still have a cursor."""
+        lo = "-inf" if query.since is None else repr(query.since)
+        if query.flow is not None:
+            indexes = [self.keys.flow_index(query.flow)]
+        elif query.state is not None:
+            indexes = [self.keys.state_index(query.state.value)]
+        else:
+            indexes = [self.keys.flow_index(n) for n in sorted(await self.spec_names())]
+        by_state = query.flow is None and query.state is not None
+        hi = "+inf" if query.until is None or by_state else repr(query.until)
+        bound, scanned, batch = query.after, 0, max(limit, 50)
+        found: list[RunRecord] = []
+        while scanned < query.scan_max:
+            entries = await self._entries_below(indexes, bound, lo, hi, batch)
+            ids = [rid for _, rid in entries]
+            records = {r.run_id: r for r in await self._get_runs(ids)} if ids else {}
+            for entry in entries:
+                bound, scanned = entry, scanned + 1
+                record = records.get(entry[1])
+                if record is not None and query.matches(record):
+                    found.append(record)
+                    if len(found) == limit:
+                        return RunPage(found, bound)
+            if len(entries) < batch:  # every index is read to its end
+                return RunPage(found, None)
+        return RunPage(found, bound)
+
+    async def _entries_below(
+        self, indexes: list[str], bound: tuple[float, str] | None, lo: str, hi: str, n: int
+    ) -> list[tuple[float, str]]:
+        """Up to ``n`` (score, id) entries of ``indexes``, highest first, strictly after
+        ``bound`` in the order (score desc, id desc), with ``lo`` <= score <= ``hi``."""
+        pipe = self._redis.pipeline(transaction=False)
+        for index in indexes:
+            if bound is not None:
+                pipe.zrangebyscore(index, repr(bound[0]), repr(bound[0]), withscores=True)
+            top = hi if bound is None else f"({bound[0]!r}"
+            pipe.zrevrangebyscore(index, top, lo, start=0, num=n, withscores=True)
+        pages = await self._call("page_runs", pipe.execute()) if indexes else []
+        entries = {
+            (float(score), str(rid))
+            for page in pages
+            for rid, score in page
+            if bound is None or (float(score), str(rid)) < bound
+        }
+        return sorted(entries, reverse=True)[:n]
+
+    async def spec_names(self) -> set[str]:
+        """The name of every flow and block ever registered (any version)."""
+        keys = await self._call("spec_names", self._redis.hkeys(self.keys.spec_versions))
+        return {str(k).split(":", 1)[1].rsplit(":", 1)[0] for k in keys if str(k).count(":") >= 2}
+
+    async def spec_versions(self, kind: str, name: str) -> list[FlowSpec]:
+        """Every registered version of a flow or block (by version string)."""
+        pattern = f"{kind}:{_glob_escape(name)}:*"
+        found: list[FlowSpec] = []
+        async for key, raw in self._redis.hscan_iter(self.keys.spec_versions, match=pattern):
+            if str(key).rsplit(":", 1)[0] == f"{kind}:{name}":
+                found.append(FlowSpec.model_validate_json(raw))
+        return sorted(found, key=lambda s: s.version)
+
     async def wait_finished(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait for the run's 'finished' announcement (subscribing before the first read)."""
         async with self._subscription() as messages:
@@ -166,6 +244,45 @@ class RedisReads(RedisBase):
                 if queued and record.updated_at <= older_than:
                     found.append(record)
         return found
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunQuery:
+    """What :meth:`RedisReads.page_runs` lists: filters, and where the previous page ended.
+
+    The order is (score, run id), highest first, of the index read: the flow index (score:
+    creation time) when ``flow`` is given or nothing but the time window is; the state index
+    (score: when the run entered the state) when only ``state`` is. ``after`` is the
+    (score, run id) of the last entry the previous page looked at."""
+
+    flow: str | None = None
+    state: RunState | None = None
+    since: float | None = None  #: created at or after (Unix time)
+    until: float | None = None  #: created at or before (Unix time)
+    after: tuple[float, str] | None = None
+    scan_max: int = 5000
+
+    def matches(self, record: RunRecord) -> bool:
+        """True when ``record`` passes every filter."""
+        return (
+            (self.flow is None or record.flow == self.flow)
+            and (self.state is None or record.state is self.state)
+            and (self.since is None or record.created_at >= self.since)
+            and (self.until is None or record.created_at <= self.until)
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunPage:
+    """A page of runs and where the next one starts (None: this was the last)."""
+
+    records: list[RunRecord]
+    after: tuple[float, str] | None
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 _COMMAND_EVENTS = {
@@ -254,4 +371,4 @@ def _record(run_id: str, row: dict[str, str], statuses: set[str], now: float) ->
     )
 
 
-__all__ = ["RedisReads"]
+__all__ = ["RedisReads", "RunPage", "RunQuery"]

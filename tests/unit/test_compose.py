@@ -31,6 +31,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 WORKDIR = "/app"
 #: The kind of app each APP-taking sub-command needs.
 APP_KINDS = {"orchestrator": "orchestrator", "dev": "orchestrator", "service": "service"}
+#: Long-running sub-commands that take no APP (they need no application code).
+SERVERS = {"api"}
 INFRA = {"rabbitmq": ("amqp", 5672), "redis": ("redis", 6379)}
 
 
@@ -89,7 +91,24 @@ def cli_invocation(args: list[str]) -> tuple[str, list[str]]:
                 rest.pop(0)
     assert rest, f"no sub-command in {args}"
     sub, *tail = rest
-    return sub, [a for a in tail if not a.startswith("-")]
+    command = typer.main.get_group(cli_app).commands[sub]
+    sub_takes_value = {
+        opt: not getattr(param, "is_flag", False)
+        for param in command.params
+        for opt in getattr(param, "opts", [])
+        if opt.startswith("-")
+    }
+    positional: list[str] = []
+    while tail:
+        item = tail.pop(0)
+        if not item.startswith("-"):
+            positional.append(item)
+            continue
+        if "=" not in item:
+            assert item in sub_takes_value, f"unknown option {item!r} of {sub} in {args}"
+            if sub_takes_value[item]:
+                tail.pop(0)
+    return sub, positional
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -152,6 +171,9 @@ def test_every_command_names_a_real_cli_command(name: str) -> None:
         sub, positional = cli_invocation(rest)
         commands = cli_commands()
         assert sub in commands, f"{name}: orch-serv has no sub-command {sub!r}"
+        if sub in SERVERS:
+            assert positional == [], f"{name}: {sub} takes no APP, got {positional}"
+            return
         kind = APP_KINDS.get(sub)
         assert kind is not None, f"{name}: {sub!r} is not a long-running sub-command"
         assert len(positional) == 1, f"{name}: {sub} takes exactly one APP, got {positional}"
@@ -292,9 +314,21 @@ def test_dockerfile_copies_every_package_a_command_imports() -> None:
     for name, service in app_services().items():
         args = argv(service["command"])
         if args[0] == "orch-serv":
-            _, positional = cli_invocation(args[1:])
+            sub, positional = cli_invocation(args[1:])
+            if sub in SERVERS:
+                continue
             module = positional[0].partition(":")[0]
         else:
             module = args[2]
         top = module.split(".")[0]
         assert top in copied, f"{name} imports {module}, but the image lacks {top}/"
+
+
+def test_the_api_healthcheck_probes_readyz_on_the_port_it_serves() -> None:
+    api = services()["api"]
+    command = argv(api["command"])
+    port = command[command.index("--port") + 1]
+    probe = argv(api["healthcheck"]["test"])
+    assert probe[:3] == ["CMD", "python", "-c"]
+    assert f"http://127.0.0.1:{port}/readyz" in probe[3]
+    assert f"{port}:{port}" in {str(p) for p in api["ports"]}

@@ -1,6 +1,6 @@
 """The envelope: typed bodies, 0.2 hooks, ids and the JSON schema."""
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -134,8 +134,12 @@ def test_status_info_defaults() -> None:
     assert env.status.status.value == "OK"
 
 
-def test_base_orch_serv_msg_alias() -> None:
-    assert BaseOrchServMsg is Envelope
+def test_base_orch_serv_msg_is_the_02_message() -> None:
+    # the user's 0.2 message, not the wire envelope (docs/architecture.md, 0.2 names)
+    from orch_serv.msg import BaseOrchServMsg as Msg02
+
+    assert BaseOrchServMsg is Msg02
+    assert BaseOrchServMsg is not cast(type, Envelope)
 
 
 def test_command_message_id() -> None:

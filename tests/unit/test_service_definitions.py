@@ -194,8 +194,10 @@ def test_service_block_wrong_types() -> None:
 
 
 def test_legacy_strategy_names() -> None:
-    assert CommandHandlerProcessStrategy is CommandHandler
-    assert AsyncCommandHandlerProcessStrategy is CommandHandler
+    # orch_serv 0.2's strategies are distinct classes, accepted by ServiceBlock beside
+    # CommandHandler (docs/architecture.md, "orch_serv 0.2 names")
+    assert not issubclass(CommandHandlerProcessStrategy, CommandHandler)
+    assert not issubclass(CommandHandlerProcessStrategy, AsyncCommandHandlerProcessStrategy)
 
 
 # -- ServiceBuilder errors --------------------------------------------------------------------

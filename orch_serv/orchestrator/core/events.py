@@ -117,10 +117,29 @@ def stopped_event(step: StepSpec, now: float) -> Event:
     )
 
 
+def refused_status_event(status: Event) -> Event:
+    """The event recorded instead of ``status`` when the run's status model refuses it (the
+    store fills in the refusing rule as its reason)."""
+    return Event(
+        kind=EventKind.STATUS_REFUSED,
+        time=status.time,
+        step=status.step,
+        step_name=status.step_name,
+        attempt=status.attempt,
+        status=EventStatus.FAILED,
+        component=status.component,
+        body=status.body,
+        message_id=status.message_id,
+        name=status.name,
+        message=status.message,
+    )
+
+
 __all__ = [
     "FINISH_EVENT",
     "TIMEOUT_ERRORS",
     "hook_error",
+    "refused_status_event",
     "run_event",
     "step_event",
     "stopped_event",

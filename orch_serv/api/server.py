@@ -1,0 +1,67 @@
+"""Serving the API with uvicorn inside an existing event loop (``orch-serv api`` and
+``orch-serv dev``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """uvicorn settings for ``app``: our own logging (structlog), no access log by default."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+
+
+async def serve(app: FastAPI, host: str, port: int) -> None:
+    """Serve until cancelled or signalled."""
+    await uvicorn.Server(config(app, host, port)).serve()
+
+
+class _Embedded(uvicorn.Server):
+    """A server that leaves signals to its host process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[uvicorn.Server]:
+    """Serve in the background while the block runs (signal handling is left to the caller);
+    the server has bound its socket when the block starts."""
+    server = _Embedded(config(app, host, port))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the API server stopped before it started")
+            await asyncio.sleep(0.01)
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+
+
+def bound_url(server: uvicorn.Server) -> str:
+    """``http://host:port`` the server listens on (the real port when 0 was asked)."""
+    for srv in server.servers:
+        for sock in srv.sockets:
+            host, port = sock.getsockname()[:2]
+            return f"http://{host}:{port}"
+    raise RuntimeError("the server has no socket")
+
+
+__all__ = ["bound_url", "config", "serve", "serving"]
