@@ -1,5 +1,7 @@
-"""Load on the HTTP API: requests per second of ``GET /v1/runs/{id}`` and the CPU the server
-(and Redis, and this load generator) spent on them.
+"""Load on the HTTP API: requests per second of ``GET /v1/runs/{id}`` (``--endpoint run``) or
+of a Statusek ``status/setStatus`` (``--endpoint setstatus``: each request sets STARTED on
+its own instance of the "2-POINT LINE TASK" model, created beforehand), and the CPU the
+server (and Redis, and this load generator) spent on them.
 
 It starts ``orch-serv api`` in a subprocess on a fresh namespace and key prefix (real
 RabbitMQ and Redis), finishes one run with an in-process orchestrator so there is a run to
@@ -8,7 +10,8 @@ read, writes a ``read`` token to Redis, then sends a bounded number of requests 
 RabbitMQ queue probe). Everything it created is deleted at the end. Not a test: it asserts
 nothing but that every answer was a 200.
 
-    python -m bench.api_load [--requests 5000] [--concurrency 16] [--out bench/results]
+    python -m bench.api_load [--endpoint run|setstatus] [--requests 5000] [--concurrency 16]
+                             [--out bench/results]
 
 The load generator is Python (httpx) on the same machine: when its CPU is near 100 % it, not
 the server, is the limit; the server's CPU per request is the figure to compare.
@@ -95,31 +98,64 @@ async def _cleanup(settings: Settings) -> None:
             await channel.exchange_delete(exchange)
 
 
+Request = tuple[str, str, bytes | None]  # method, path, body
+
+
 async def _hammer(
-    url: str, path: str, token: str, requests: int, concurrency: int
+    url: str, requests: list[Request], token: str, concurrency: int
 ) -> tuple[list[float], dict[int, int]]:
-    """Send ``requests`` GETs of ``path`` over ``concurrency`` connections."""
+    """Send ``requests`` over ``concurrency`` keep-alive connections."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    remaining = requests
+    pending = iter(requests)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as client:
 
         async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
+            for method, path, body in pending:
                 started = time.perf_counter()
-                response = await client.get(path)
+                response = await client.request(method, path, content=body)
                 latencies.append((time.perf_counter() - started) * 1000)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                ok = response.status_code == 200 and (
+                    body is None or response.json().get("status") is True
+                )
+                code = response.status_code if ok or response.status_code != 200 else 599
+                statuses[code] = statuses.get(code, 0) + 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies, statuses
 
 
-async def measure(requests: int, concurrency: int) -> dict[str, Any]:
+async def _instances(url: str, token: str, count: int, concurrency: int) -> list[str]:
+    """Create ``count`` Statusek instances; their tokens."""
+    made: list[str] = []
+    body = json.dumps({"object_name": "2-POINT LINE TASK", "instance_timeout": 3600}).encode()
+    limits = httpx.Limits(max_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as client:
+
+        async def create() -> None:
+            response = await client.post("/statusek/instance/create", content=body)
+            made.append(response.json()["data"]["instance_token"])
+
+        for start in range(0, count, 500):
+            await asyncio.gather(*(create() for _ in range(min(500, count - start))))
+    return made
+
+
+def _set_started(tokens: list[str]) -> list[Request]:
+    return [
+        (
+            "POST",
+            "/statusek/status/setStatus",
+            json.dumps({"instance_token": t, "status_name": "STARTED"}).encode(),
+        )
+        for t in tokens
+    ]
+
+
+async def measure(endpoint: str, requests: int, concurrency: int) -> dict[str, Any]:
     """One measurement; the figures as a dict."""
     name = f"bench_api_{uuid.uuid4().hex[:8]}"
     settings = Settings(
@@ -148,17 +184,23 @@ async def measure(requests: int, concurrency: int) -> dict[str, Any]:
             assert record.state is RunState.SUCCEEDED, record
         redis = aioredis.Redis.from_url(REDIS_URL)
         try:
-            token, _ = await TokenStore(redis, name).create("bench", {Scope.read})
+            scopes = {Scope.read, Scope.start, Scope.operate}
+            token, _ = await TokenStore(redis, name).create("bench", scopes)
         finally:
             await redis.aclose()
-        path = f"/v1/runs/{run_id}"
-        await _hammer(url, path, token, min(200, requests), concurrency)  # warm up
+        if endpoint == "run":
+            read: Request = ("GET", f"/v1/runs/{run_id}", None)
+            warm, load = [read] * min(200, requests), [read] * requests
+        else:
+            made = await _instances(url, token, requests + min(200, requests), concurrency)
+            warm, load = _set_started(made[requests:]), _set_started(made[:requests])
+        await _hammer(url, warm, token, concurrency)  # warm up
         watched = {"server": psutil.Process(process.pid), **server_processes()}
         driver = psutil.Process()
         before = {k: sum(p.cpu_times()[:2]) for k, p in watched.items()}
         driver_before = sum(driver.cpu_times()[:2])
         started = time.perf_counter()
-        latencies, statuses = await _hammer(url, path, token, requests, concurrency)
+        latencies, statuses = await _hammer(url, load, token, concurrency)
         seconds = time.perf_counter() - started
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in watched.items()}
         cpu["load_generator"] = sum(driver.cpu_times()[:2]) - driver_before
@@ -170,7 +212,7 @@ async def measure(requests: int, concurrency: int) -> dict[str, Any]:
     if set(statuses) != {200}:
         raise RuntimeError(f"not every answer was a 200: {statuses}")
     return {
-        "endpoint": "GET /v1/runs/{id}",
+        "endpoint": "GET /v1/runs/{id}" if endpoint == "run" else "POST statusek setStatus",
         "requests": requests,
         "concurrency": concurrency,
         "seconds": round(seconds, 3),
@@ -185,18 +227,19 @@ async def measure(requests: int, concurrency: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", choices=["run", "setstatus"], default="run")
     parser.add_argument("--requests", type=int, default=5000, help="Requests to send (1..10^6).")
     parser.add_argument("--concurrency", type=int, default=16, help="Connections (1..512).")
     parser.add_argument("--out", type=Path, help="Also write api_load.json in this directory.")
     args = parser.parse_args()
     if not 1 <= args.requests <= 1_000_000 or not 1 <= args.concurrency <= 512:
         parser.error("--requests must be 1..1000000 and --concurrency 1..512")
-    result = asyncio.run(measure(args.requests, args.concurrency))
+    result = asyncio.run(measure(args.endpoint, args.requests, args.concurrency))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "api_load.json").write_text(text + "\n")
+        (args.out / f"api_load_{args.endpoint}.json").write_text(text + "\n")
 
 
 if __name__ == "__main__":

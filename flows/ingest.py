@@ -5,6 +5,8 @@
 
 ``orch-serv orchestrator flows.ingest:orchestrator`` serves the flows,
 ``orch-serv dev flows.ingest:orchestrator`` also hosts the three services in the same process.
+flows/ingest.yaml declares the same flows in YAML (same versions: ``orch-serv dev
+flows/ingest.yaml``).
 A run starts with a :class:`~services_examples.models.CsvFile` body::
 
     run_id = await running.start("ingest", {"dataset_id": "loans", "path": "...", "workdir": "..."})
@@ -12,9 +14,8 @@ A run starts with a :class:`~services_examples.models.CsvFile` body::
 
 from __future__ import annotations
 
-from typing import Any
-
-from orch_serv import Block, Envelope, Flow, FlowBlock, FlowBuilder, Orchestrator
+from flows.hooks import add_provenance
+from orch_serv import Block, Flow, FlowBlock, FlowBuilder, Orchestrator
 from services_examples import publisher, transformer, validator
 
 
@@ -56,20 +57,9 @@ class IngestFlow(Flow):
     name_flow = "ingest"
     steps_flow = FlowBuilder(
         FlowBlock(ValidateCsv),
-        FlowBlock(Transform, post_handler_function="add_provenance"),
+        FlowBlock(Transform, post_handler_function=add_provenance),
         FlowBlock(Publish),
     )
-
-    def add_provenance(self, message: Envelope[Any]) -> Envelope[Any]:
-        """Post hook of ``transform`` (runs in the orchestrator): tell ``publish`` which run
-        and flow version produced the file, so that its manifest can say so."""
-        if isinstance(message.body, dict):
-            message.body["provenance"] = {
-                "flow": message.flow or "",
-                "flow_version": message.flow_version or "",
-                "run_id": message.run_id,
-            }
-        return message
 
 
 class ProfileFlow(Flow):

@@ -1,4 +1,5 @@
-"""Loading an application object from an import path such as ``flows.ingest:orchestrator``."""
+"""Loading an application object from an import path such as ``flows.ingest:orchestrator``,
+or from a flow file such as ``flows/ingest.yaml`` (an Orchestrator of its flows)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,18 @@ from orch_serv.exceptions import ConfigurationError
 
 
 def load(path: str) -> Any:
-    """Import ``module:attribute`` (the current directory is importable, like ``python -m``)."""
+    """Import ``module:attribute`` (the current directory is importable, like ``python -m``).
+    A path ending in ``.yaml``/``.yml`` is a flow file: the result is an
+    :class:`~orch_serv.orchestrator.app.Orchestrator` of its flows (docs/flows-yaml.md)."""
+    from orch_serv.flow.yamlflows import is_flow_file, load_orchestrator
+
+    if is_flow_file(path):
+        return load_orchestrator(path)
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigurationError(
-            f"expected an import path like 'package.module:name', got {path!r}"
+            "expected an import path like 'package.module:name' or a flow file "
+            f"'path/flows.yaml', got {path!r}"
         )
     cwd = os.getcwd()
     if cwd not in sys.path:

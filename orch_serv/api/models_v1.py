@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from orch_serv.api.context import ApiContext
 from orch_serv.api.problems import Problem
 from orch_serv.api.tokens import Scope, TokenInfo
+from orch_serv.api.v1.errors import problems
 from orch_serv.statusmodel.model import StatusModel
 from orch_serv.statusmodel.published import PublishedModels
 
@@ -28,7 +29,11 @@ def router(ctx: ApiContext) -> APIRouter:
         store = await ctx.backends.store()
         return PublishedModels(store.redis, ctx.settings.key_prefix)
 
-    @api.get("/models", summary="Every current status model (the built-in ones included)")
+    @api.get(
+        "/models",
+        summary="Every current status model (the built-in ones included)",
+        responses=problems(),
+    )
     async def list_models(
         _: TokenInfo = Depends(ctx.require(Scope.read)),
     ) -> list[dict[str, Any]]:
@@ -37,7 +42,7 @@ def router(ctx: ApiContext) -> APIRouter:
     @api.get(
         "/models/{name}",
         summary="A status model: its current version, or the given one",
-        responses={404: {"description": "No such model (or version)"}},
+        responses=problems(404),
     )
     async def get_model(
         name: str,
@@ -53,7 +58,7 @@ def router(ctx: ApiContext) -> APIRouter:
     @api.put(
         "/models/{name}",
         summary="Publish a status model (it becomes its name's current version)",
-        responses={422: {"description": "The definition is invalid; the detail says where"}},
+        responses=problems(400),
     )
     async def put_model(
         name: str,

@@ -12,6 +12,7 @@ from orch_serv.backends import open_backends
 from orch_serv.cli.app import app
 from orch_serv.cli.common import err, run, settings
 from orch_serv.exceptions import OrchServError
+from orch_serv.flow.yamlflows import is_flow_file
 from orch_serv.legacy02.bridge import Bridge
 from orch_serv.legacy02.orchestrators import SyncOrchestrator
 from orch_serv.loader import load
@@ -44,6 +45,8 @@ def _orchestrator(path: str) -> Orchestrator:
 
 def _services(path: str) -> list[Service]:
     obj = load(path)
+    if is_flow_file(path) and not obj.services:
+        raise OrchServError(f"{path}: the flow file lists no `services` to host")
     if isinstance(obj, SyncOrchestrator):  # the blocks of an orch_serv 0.2 orchestrator
         return [Bridge(obj).service]
     return as_services(obj)
@@ -51,7 +54,10 @@ def _services(path: str) -> list[Service]:
 
 @app.command()
 def orchestrator(
-    app_path: Annotated[str, typer.Argument(metavar="APP", help="e.g. flows.ingest:orchestrator")],
+    app_path: Annotated[
+        str,
+        typer.Argument(metavar="APP", help="e.g. flows.ingest:orchestrator or flows/ingest.yaml"),
+    ],
 ) -> None:
     """Run an orchestrator replica for APP's flows until SIGTERM/SIGINT."""
     config = settings()
@@ -67,7 +73,11 @@ def orchestrator(
 @app.command()
 def service(
     app_path: Annotated[
-        str, typer.Argument(metavar="APP", help="e.g. services_examples.validator:service")
+        str,
+        typer.Argument(
+            metavar="APP",
+            help="e.g. services_examples.validator:service, or flows/ingest.yaml (its services)",
+        ),
     ],
 ) -> None:
     """Host APP's service(s) until SIGTERM/SIGINT; SIGTERM drains in-flight handlers. APP may
@@ -90,7 +100,10 @@ def service(
 
 @app.command()
 def dev(
-    app_path: Annotated[str, typer.Argument(metavar="APP", help="e.g. flows.ingest:orchestrator")],
+    app_path: Annotated[
+        str,
+        typer.Argument(metavar="APP", help="e.g. flows.ingest:orchestrator or flows/ingest.yaml"),
+    ],
     api: Annotated[
         bool, typer.Option("--api/--no-api", help="Also serve the HTTP API and dashboard.")
     ] = True,

@@ -28,9 +28,8 @@ from tests.api.server import ApiServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-#: The operations of the native API's runs, events, flows and dead letters (other /v1
-#: routers, such as /v1/models, are checked by their own tests).
-MINE = "^/v1/(runs|flows|deadletters)"
+#: Every operation of the native API: runs, events, flows, dead letters and status models.
+MINE = "^/v1/(runs|flows|deadletters|models)"
 #: Generated requests per operation and generation mode.
 EXAMPLES = 8
 CHECKS = [
@@ -74,4 +73,4 @@ def _fuzz(url: str, headers: dict[str, str]) -> list[str]:
 
 async def test_every_operation_conforms_to_its_schema(api: ApiServer) -> None:
     checked = await asyncio.to_thread(_fuzz, api.url, api.headers(Scope.admin))
-    assert len(checked) == 15
+    assert len(checked) == 18

@@ -1,0 +1,157 @@
+"""The pydantic models a flow file is validated with (and its JSON Schema is generated from).
+
+::
+
+    flows:
+      - name: ingest
+        steps:
+          - block: validate_csv
+            service: validator
+          - {block: transform, service: transformer, post_hook: "flows.hooks:add_provenance"}
+          - {block: publish, service: publisher}
+
+A field left out means what leaving it out of the Python definition means, so that a YAML flow
+and its Python twin have the same :class:`~orch_serv.flow.spec.FlowSpec` and version.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from orch_serv.flow.policy import RetryPolicy, Timeouts
+
+#: Names of flows, blocks, services and commands (they are in queue names and Redis keys).
+NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,128}$"
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+#: ``package.module:attribute`` (the attribute may be dotted: ``module:Class.attr``).
+IMPORT_PATTERN = rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}(\.{_IDENT})*$"
+
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="1-128 letters, digits, '_', '.' or '-'.",
+    ),
+]
+ImportPath = Annotated[
+    str,
+    Field(
+        pattern=IMPORT_PATTERN,
+        description="A Python import path 'package.module:attribute'.",
+        examples=["flows.hooks:add_provenance"],
+    ),
+]
+Hook = Annotated[
+    ImportPath | None,
+    Field(
+        description=(
+            "Orchestrator-side hook, as the import path 'module:function' of a callable taking "
+            "the message envelope and returning it (possibly changed), a new one or null."
+        )
+    ),
+]
+
+
+def _strict_retry(value: Any) -> Any:
+    """Files are validated in strict mode (no "3" for 3), where a set must be a set: a YAML
+    list of error types becomes the frozenset ``RetryPolicy.non_retryable`` is."""
+    if isinstance(value, dict) and isinstance(value.get("non_retryable"), list):
+        names = value["non_retryable"]
+        if all(isinstance(n, str) for n in names):
+            return {**value, "non_retryable": frozenset(names)}
+    return value
+
+
+Retry = Annotated[
+    RetryPolicy | None,
+    BeforeValidator(_strict_retry),
+    Field(description="How often and how late a failed step is tried again."),
+]
+StepTimeouts = Annotated[
+    Timeouts | None,
+    Field(description="The step's clocks in seconds (dispatch, heartbeat, execution, total)."),
+]
+Compensate = Annotated[
+    Name | None,
+    Field(description="Command (on the same service) that undoes the step when the run fails."),
+]
+Description = Annotated[str | None, Field(description="Free text, not part of the version.")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class BlockDef(_Strict):
+    """A block declared once: steps may use it by name, and it can run on its own (a
+    target), like a Python ``Block`` given to ``Orchestrator(blocks=...)``."""
+
+    name: Name = Field(description="The block's name (name_block).")
+    service: Name = Field(description="The service that runs its command.")
+    command: Name | None = Field(None, description="The command; defaults to the name.")
+    pre_hook: Hook = None
+    post_hook: Hook = None
+    retry: Retry = None
+    timeouts: StepTimeouts = None
+    compensate: Compensate = None
+    description: Description = None
+
+
+class StepDef(_Strict):
+    """One step of a flow: a block given inline (``block`` and ``service``), or a block of
+    ``blocks`` used by name (``block`` only), with this flow's own hooks and policies."""
+
+    block: Name = Field(description="The block's name; the step is named after it.")
+    service: Name | None = Field(
+        None, description="The service; left out, the block is the one declared in `blocks`."
+    )
+    command: Name | None = Field(None, description="The command; defaults to the block name.")
+    pre_hook: Hook = None
+    post_hook: Hook = None
+    retry: Retry = None
+    timeouts: StepTimeouts = None
+    compensate: Compensate = None
+    description: Description = None
+
+
+class FlowDef(_Strict):
+    """A flow: a named chain of steps, like a Python ``Flow`` subclass."""
+
+    name: Name = Field(description="The flow's name (name_flow).")
+    steps: list[StepDef] = Field(min_length=1, description="The steps, in order.")
+    retry: Retry = Field(None, description="Retry policy of steps that set none of their own.")
+    timeouts: StepTimeouts = Field(None, description="Timeouts of steps, where a step sets none.")
+    deadline: float | None = Field(
+        None, gt=0, description="Seconds from creation after which a run ends TIMED_OUT."
+    )
+    status_model: str | None = Field(
+        None,
+        min_length=1,
+        description="Name of the published status model the handlers' statuses are held to.",
+    )
+    description: Description = None
+
+
+class FlowsFile(_Strict):
+    """An orch_serv flow file: flows (and blocks) for one orchestrator."""
+
+    model_config = ConfigDict(title="orch_serv flow file")
+
+    flows: list[FlowDef] = Field(min_length=1, description="The flows, in registration order.")
+    blocks: list[BlockDef] = Field(
+        default_factory=list, description="Blocks steps use by name; each also runs on its own."
+    )
+    default_flow: Name | None = Field(None, description="Flow run for an unknown flow name.")
+    default_block: Name | None = Field(None, description="Block run for an unknown target.")
+    services: list[ImportPath] = Field(
+        default_factory=list,
+        description=(
+            "Import paths of the services `orch-serv dev` and `orch-serv service` host for "
+            "this file (not part of any flow's version)."
+        ),
+    )
+
+
+__all__ = ["IMPORT_PATTERN", "NAME_PATTERN", "BlockDef", "FlowDef", "FlowsFile", "StepDef"]
