@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -24,17 +25,29 @@ def config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     )
 
 
-async def serve(app: FastAPI, host: str, port: int) -> None:
-    """Serve until cancelled or signalled."""
-    await uvicorn.Server(config(app, host, port)).serve()
-
-
 class _Embedded(uvicorn.Server):
     """A server that leaves signals to its host process."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+async def serve(app: FastAPI, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully and return (the process then
+    exits normally: uvicorn's own handling would raise the signal again once it stopped)."""
+    server = _Embedded(config(app, host, port))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _stopper(server))
+    await server.serve()
+
+
+def _stopper(server: uvicorn.Server) -> Callable[[], None]:
+    def stop() -> None:
+        server.should_exit = True
+
+    return stop
 
 
 @contextlib.asynccontextmanager

@@ -45,7 +45,7 @@ class ApiServer:
         return httpx.AsyncClient(base_url=self.url, headers=self.headers(scope), timeout=30)
 
 
-async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
+async def wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=2) as client:
         for _ in range(600):
             if process.returncode is not None:
@@ -95,7 +95,7 @@ async def api_server(
     )
     server = ApiServer(f"http://127.0.0.1:{port}", settings, process=process)
     try:
-        await _wait_healthy(server.url, process)
+        await wait_healthy(server.url, process)
         server.tokens = await make_tokens(settings)
         yield server
     finally:

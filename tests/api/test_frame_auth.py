@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from orch_serv.api.tokens import Scope
-from tests.api.server import ApiServer, api_server, free_port
+from tests.api.server import ApiServer, api_server, free_port, wait_healthy
 from tests.conftest import AMQP_URL, REDIS_URL
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -114,9 +114,11 @@ async def test_insecure_mode_announces_itself_and_needs_no_token() -> None:
         assert process.stderr is not None
         first = await asyncio.wait_for(process.stderr.readline(), 60)
         assert b"AUTHENTICATION IS OFF" in first
+        await wait_healthy(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
         await process.communicate()
+    assert process.returncode == 0  # SIGTERM: a graceful stop and a normal exit
     async with api_server(insecure=True) as server, server.client(None) as client:
         response = await client.get("/v1/runs/no-such-run")
     assert response.status_code == 404  # no token needed: the lookup itself answers

@@ -136,7 +136,7 @@ ReserveB = _block("reserve_b", "reserve")
 Charge = _block("charge")
 
 FAR = 60.0  # a limit the test never comes near
-NEAR = 0.3  # a limit that the blocked handler is sure to pass
+NEAR = 1.0  # a limit that the blocked handler is sure to pass, and a quick one is sure not to
 
 
 def _flow(name: str, *steps: FlowBlock, deadline: float | None = None) -> type[Flow]:

@@ -22,7 +22,7 @@ from orch_serv.api import stateservice
 from orch_serv.api.app import create_app
 from orch_serv.api.server import serve
 from orch_serv.settings import Settings
-from tests.api.server import ApiServer, _wait_healthy, free_port, make_tokens
+from tests.api.server import ApiServer, free_port, make_tokens, wait_healthy
 from tests.conftest import AMQP_URL, REDIS_URL, cleanup, unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ async def stateservice_server(
     )
     server = ApiServer(f"http://127.0.0.1:{port}", settings, process=process)
     try:
-        await _wait_healthy(server.url, process)
+        await wait_healthy(server.url, process)
         server.tokens = await make_tokens(settings)
         yield server
     finally:
