@@ -58,7 +58,21 @@ def summarize(result: Result) -> dict[str, Any]:
         "cpu_percent": {
             k: round(100 * v / result.seconds, 1) for k, v in result.cpu_seconds.items()
         },
+        **cpu_per_step(result),
         **result.extra,
+    }
+
+
+def cpu_per_step(result: Result) -> dict[str, float]:
+    """CPU microseconds per step summed over every process measured (workers, brokers,
+    Redis), without and with the driver (the load generator)."""
+    if not result.cpu_seconds or not result.steps:
+        return {}
+    total = sum(result.cpu_seconds.values())
+    driver = result.cpu_seconds.get("driver", 0.0)
+    return {
+        "cpu_us_per_step": round(1e6 * (total - driver) / result.steps, 1),
+        "cpu_us_per_step_with_driver": round(1e6 * total / result.steps, 1),
     }
 
 
@@ -69,7 +83,7 @@ def median_of(rows: list[dict[str, Any]], key: str) -> float:
 
 def server_processes() -> dict[str, Any]:
     """psutil handles of the local RabbitMQ and Redis servers (to report their CPU too)."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     found: dict[str, Any] = {}
     for proc in psutil.process_iter(["name", "cmdline"]):
@@ -95,3 +109,59 @@ def cpu_seconds(processes: dict[str, Any]) -> dict[str, float]:
             total = 0.0
         totals[role] = total
     return totals
+
+
+def process_tree(pid: int) -> list[Any]:
+    """psutil handles of a process and all its descendants (empty if it is gone)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_cpu(processes: list[Any]) -> dict[int, float]:
+    """CPU seconds (user + system) per pid; processes that are gone are left out."""
+    import psutil
+
+    seconds: dict[int, float] = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[process.pid] = float(times.user + times.system)
+    return seconds
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two ``tree_cpu`` snapshots (processes born in between count
+    from zero)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def stop_tree(process: Any, tree: list[Any], timeout: float = 30.0) -> None:
+    """SIGTERM a worker (a ``subprocess.Popen``), wait, kill it if it lingers, then kill any
+    child of it left behind."""
+    import subprocess
+
+    import psutil
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+    for child in tree:
+        if child.pid == process.pid:
+            continue
+        try:
+            child.wait(timeout=5)
+        except psutil.TimeoutExpired:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass

@@ -1,8 +1,10 @@
-"""The benchmark, in one invocation: the raw aio-pika + redis-py loop, orch_serv and Celery,
-each at 1 and at 500 flows in flight, several repetitions, on the local RabbitMQ and Redis
-with the same durability on every side (persistent messages, publisher confirms, state
-written to Redis). Then orch_serv with 1,000,000 finished runs retained in Redis against an
-empty Redis, and Redis memory per finished run.
+"""The benchmark, in one invocation: the raw aio-pika + redis-py loop, orch_serv, Celery
+chains, Dramatiq pipelines and taskiq pipelines, each at 1 and at 500 flows in flight,
+several repetitions, on the local RabbitMQ and Redis with the same durability on every side
+as far as each allows (persistent messages, publisher confirms, state written to Redis; see
+docs/performance.md). CPU per step is summed over every process (workers, RabbitMQ, Redis),
+without and with the driver. Then orch_serv with 1,000,000 finished runs retained in Redis
+against an empty Redis, and Redis memory per finished run.
 
     python -m bench.run                 # the full run (make bench)
     python -m bench.run --smoke         # tiny counts, to keep the harness from rotting
@@ -26,14 +28,22 @@ from typing import Any
 
 from bench.common import Result, summarize
 
-SYSTEMS = ("raw", "orch_serv", "celery")
-MODULES = {"raw": "bench.raw_baseline", "orch_serv": "bench.orch", "celery": "bench.celery_chain"}
+SYSTEMS = ("raw", "orch_serv", "celery", "dramatiq", "taskiq")
+MODULES = {
+    "raw": "bench.raw_baseline",
+    "orch_serv": "bench.orch",
+    "celery": "bench.celery_chain",
+    "dramatiq": "bench.dramatiq_pipeline",
+    "taskiq": "bench.taskiq_pipeline",
+}
+#: The peers orch_serv is compared with.
+PEERS = ("raw", "celery", "dramatiq", "taskiq")
 
 
 def _runner(system: str) -> Callable[..., Result] | None:
     try:
         module = importlib.import_module(MODULES[system])
-    except ImportError as exc:  # celery is an optional extra
+    except ImportError as exc:  # celery, dramatiq and taskiq are in the optional bench extra
         print(f"skipping {system}: {exc}", file=sys.stderr)
         return None
     runner: Callable[..., Result] = module.run
@@ -96,6 +106,8 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
                 "step_latency_ms_p99",
                 "flow_latency_ms_p50",
                 "flow_latency_ms_p99",
+                "cpu_us_per_step",
+                "cpu_us_per_step_with_driver",
             )
         }
         | {"cpu_percent": rows[len(rows) // 2]["cpu_percent"], "reps": len(rows)}
@@ -104,7 +116,7 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     ratios: dict[str, float] = {}
     for inflight in sorted({i for _, i in groups}):
         orch = medians.get(f"orch_serv@{inflight}")
-        for other in ("raw", "celery"):
+        for other in PEERS:
             base = medians.get(f"{other}@{inflight}")
             if orch and base and base["steps_per_s"]:
                 ratios[f"orch_serv/{other} steps/s @{inflight}"] = round(
@@ -115,6 +127,12 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         ratios["orch_serv/raw serial step latency p50"] = round(
             serial_orch["step_latency_ms_p50"] / serial_raw["step_latency_ms_p50"], 2
         )
+    for other in PEERS:
+        base = medians.get(f"{other}@1")
+        if serial_orch and base and base["flow_latency_ms_p50"]:
+            ratios[f"orch_serv/{other} serial flow latency p50"] = round(
+                serial_orch["flow_latency_ms_p50"] / base["flow_latency_ms_p50"], 2
+            )
     retention = data["retention"]
     retained: dict[str, Any] = {}
     if retention:
@@ -147,14 +165,16 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     header = "| system | in flight | steps/s | flows/s | step p50 / p99 ms | flow p50 / p99 ms |"
-    lines = [header + " CPU % |", "|---|---:|---:|---:|---:|---:|---|"]
+    header += " CPU µs/step (w/o / with driver) | CPU % |"
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---|"]
     for key, m in result["medians"].items():
         system, inflight = key.split("@")
         cpu = ", ".join(f"{k} {v:.0f}" for k, v in m["cpu_percent"].items())
         lines.append(
             f"| {system} | {inflight} | {m['steps_per_s']:.0f} | {m['flows_per_s']:.0f} | "
             f"{m['step_latency_ms_p50']:.2f} / {m['step_latency_ms_p99']:.2f} | "
-            f"{m['flow_latency_ms_p50']:.2f} / {m['flow_latency_ms_p99']:.2f} | {cpu} |"
+            f"{m['flow_latency_ms_p50']:.2f} / {m['flow_latency_ms_p99']:.2f} | "
+            f"{m['cpu_us_per_step']:.0f} / {m['cpu_us_per_step_with_driver']:.0f} | {cpu} |"
         )
     lines.append("")
     for name, value in result["ratios"].items():

@@ -3,12 +3,17 @@ report's shape, never a speed (figures belong in docs/performance.md, not in tes
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+#: Celery is left out to keep this under a minute; Dramatiq and taskiq start fast.
+SYSTEMS = ("raw", "orch_serv", "dramatiq", "taskiq")
 
 
 def test_bench_smoke_writes_the_report(tmp_path: Path) -> None:
@@ -19,8 +24,7 @@ def test_bench_smoke_writes_the_report(tmp_path: Path) -> None:
             "bench.run",
             "--smoke",
             "--systems",
-            "raw",
-            "orch_serv",
+            *SYSTEMS,
             "--out",
             str(tmp_path),
         ],
@@ -31,9 +35,22 @@ def test_bench_smoke_writes_the_report(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert set(report["medians"]) == {"raw@1", "orch_serv@1", "raw@10", "orch_serv@10"}
+    assert set(report["medians"]) == {f"{s}@{n}" for s in SYSTEMS for n in (1, 10)}
     for figures in report["medians"].values():
         assert figures["steps_per_s"] > 0 and figures["flow_latency_ms_p50"] > 0
-    assert "orch_serv/raw steps/s @10" in report["ratios"]
+        assert figures["cpu_us_per_step_with_driver"] >= figures["cpu_us_per_step"] >= 0
+    for peer in ("raw", "dramatiq", "taskiq"):
+        assert f"orch_serv/{peer} steps/s @10" in report["ratios"]
+        assert f"orch_serv/{peer} serial flow latency p50" in report["ratios"]
     assert report["retention"]["redis_bytes_per_finished_run"] > 0
-    assert "| orch_serv | 10 |" in (tmp_path / "bench.md").read_text()
+    table = (tmp_path / "bench.md").read_text()
+    for system in SYSTEMS:
+        assert f"| {system} | 10 |" in table
+
+
+@pytest.mark.parametrize("module", ["bench.dramatiq_pipeline", "bench.taskiq_pipeline"])
+@pytest.mark.parametrize(("flows", "inflight"), [(0, 1), (1, 0)])
+def test_peer_runners_refuse_empty_counts(module: str, flows: int, inflight: int) -> None:
+    run = importlib.import_module(module).run
+    with pytest.raises(ValueError, match="flows and inflight must be >= 1"):
+        run(flows, inflight, namespace="bench_refused")

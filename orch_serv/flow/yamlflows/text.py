@@ -1,29 +1,16 @@
-"""Reading a flow file's YAML safely: a size limit, UTF-8, one document, only plain YAML tags
-(no ``!!python/...``, no custom tags), no aliases, no duplicate keys; the data comes from
-``yaml.safe_load`` only. The node tree from ``yaml.compose`` is kept to say on which line a
-field is.
-"""
+"""Reading a flow file's YAML safely (:mod:`orch_serv.safeyaml`, with the flow file's limit
+and error class)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final
-
-import yaml
+from typing import Final
 
 from orch_serv.exceptions import ConfigurationError
+from orch_serv.safeyaml import ALLOWED_TAGS, FieldPath, YamlKind, field_name
+from orch_serv.safeyaml import YamlDocument as _Document
 
 #: A flow file larger than this is refused before it is parsed.
 MAX_FLOW_FILE_BYTES: Final = 1024 * 1024
-
-_TAG = "tag:yaml.org,2002:"
-#: The tags plain YAML data resolves to (what ``yaml.safe_load`` builds without any tag).
-ALLOWED_TAGS: Final = frozenset(
-    _TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
-)
-
-FieldPath = Sequence[str | int]
 
 
 class FlowFileError(ConfigurationError):
@@ -41,120 +28,22 @@ class FlowFileError(ConfigurationError):
         self.problem = problem
 
 
-def field_name(path: FieldPath) -> str:
-    """``flows[0].steps[1].service`` for ``("flows", 0, "steps", 1, "service")``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "(document)"
-
-
-@dataclass(frozen=True, slots=True)
-class YamlDocument:
-    """A flow file's data and its node tree (for line numbers)."""
-
-    source: str
-    data: Any
-    root: yaml.Node | None
-
-    def line(self, path: FieldPath) -> int | None:
-        """The 1-based line of the field at ``path`` (of its key, in a mapping); for a
-        missing field, the line of the nearest mapping or list that holds the path."""
-        node = self.root
-        best = None if node is None else node.start_mark.line + 1
-        for part in path:
-            child: yaml.Node | None = None
-            line = None
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if isinstance(key, yaml.ScalarNode) and key.value == part:
-                        child, line = value, key.start_mark.line + 1
-                        break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                child = node.value[part] if 0 <= part < len(node.value) else None
-                line = None if child is None else child.start_mark.line + 1
-            if child is None:
-                break
-            node, best = child, line
-        return best
-
-    def error(self, path: FieldPath, problem: str) -> FlowFileError:
-        """A :class:`FlowFileError` about the field at ``path``."""
-        return FlowFileError(self.source, problem, line=self.line(path), field=field_name(path))
+FLOW_FILE: Final = YamlKind("a flow file", "a flow file", MAX_FLOW_FILE_BYTES, FlowFileError)
+#: A flow file's data and its node tree.
+YamlDocument = _Document[FlowFileError]
 
 
 def read_yaml(text: str | bytes, source: str) -> YamlDocument:
-    """Check and parse a flow file's text (see the module docstring)."""
-    size = len(text.encode() if isinstance(text, str) else text)
-    if size > MAX_FLOW_FILE_BYTES:
-        raise FlowFileError(
-            source, f"the file is {size} bytes; a flow file is at most {MAX_FLOW_FILE_BYTES}"
-        )
-    if isinstance(text, bytes):
-        try:
-            text = text.decode()
-        except UnicodeDecodeError as exc:
-            raise FlowFileError(source, f"the file is not UTF-8 text ({exc.reason})") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        if root is not None:
-            _check_nodes(root, source)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else mark.line + 1
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise FlowFileError(source, f"not valid YAML: {problem}", line=line) from None
-    except yaml.YAMLError as exc:
-        raise FlowFileError(source, f"not valid YAML: {exc}") from None
-    except RecursionError:
-        raise FlowFileError(source, "not a flow file: the YAML is nested too deeply") from None
-    return YamlDocument(source, data, root)
+    """Check and parse a flow file's text."""
+    return FLOW_FILE.read(text, source)
 
 
-def _check_nodes(root: yaml.Node, source: str) -> None:
-    """Refuse tags other than plain data, aliases and duplicate keys, iteratively (a deeply
-    nested file cannot exhaust the stack here)."""
-    seen: set[int] = set()
-    # each node with its path and the line it is used on (an alias is reported there: its
-    # node is the anchored one, which starts elsewhere)
-    todo: list[tuple[yaml.Node, tuple[str | int, ...], int]] = [(root, (), root.start_mark.line)]
-    while todo:
-        node, path, used_at = todo.pop()
-        if id(node) in seen:
-            raise FlowFileError(
-                source,
-                "YAML aliases (*name) are not allowed",
-                line=used_at + 1,
-                field=field_name(path),
-            )
-        seen.add(id(node))
-        if node.tag not in ALLOWED_TAGS:
-            raise FlowFileError(
-                source,
-                f"the YAML tag {node.tag!r} is not allowed (a flow file is plain data)",
-                line=node.start_mark.line + 1,
-                field=field_name(path),
-            )
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            children: list[tuple[yaml.Node, tuple[str | int, ...], int]] = []
-            for key, value in node.value:
-                name = key.value if isinstance(key, yaml.ScalarNode) else str(key.tag)
-                at = key.start_mark.line
-                if name in keys:
-                    raise FlowFileError(
-                        source,
-                        f"the key {name!r} appears twice",
-                        line=at + 1,
-                        field=field_name((*path, name)),
-                    )
-                keys.add(name)
-                children += [(key, (*path, name), at), (value, (*path, name), at)]
-            todo.extend(reversed(children))
-        elif isinstance(node, yaml.SequenceNode):
-            at = node.start_mark.line
-            todo.extend(reversed([(item, (*path, i), at) for i, item in enumerate(node.value)]))
-
-
-__all__ = ["MAX_FLOW_FILE_BYTES", "FlowFileError", "YamlDocument", "field_name", "read_yaml"]
+__all__ = [
+    "ALLOWED_TAGS",
+    "MAX_FLOW_FILE_BYTES",
+    "FieldPath",
+    "FlowFileError",
+    "YamlDocument",
+    "field_name",
+    "read_yaml",
+]
