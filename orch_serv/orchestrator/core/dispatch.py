@@ -4,6 +4,7 @@ leads to (a retry, or giving up): pure, no I/O."""
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,10 @@ from orch_serv.store.base import Event
 from orch_serv.store.timers import TimerId
 
 NO_RETRY = RetryPolicy()
+#: The parametrised envelope class, made once (``Envelope[Any]`` is a lookup per use).
+_COMMAND = Envelope[Any]
+#: A command's ``created_at``: wall-clock time, what the envelope's default would take.
+_wall_clock = time.time
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ class Planner:
         # Built without validation: every field is the engine's own, and the body was checked
         # where it entered (the decoded start or reply, or the stored step input, which was
         # such a body). Validating it again cost ~8 % of the orchestrator's CPU under load.
-        command = Envelope[Any].model_construct(
+        command = _COMMAND.model_construct(
             kind=MessageKind.COMMAND,
             message_id=ids.command_id(run_id, step.index, attempt, lane),
             run_id=run_id,
@@ -103,6 +108,10 @@ class Planner:
             traceparent=traceparent,
             notify_start=limits.needs_start_notice,
             body=body,
+            # given, not left to the field's default factory: for a C function such as
+            # time.time, pydantic's model_construct looks for its signature on every call
+            # and fails slowly (~8 % of the orchestrator's CPU under load)
+            created_at=_wall_clock(),
         )
         timers: list[tuple[str, float]] = []
         if limits.dispatch:
