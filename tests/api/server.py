@@ -71,10 +71,16 @@ async def make_tokens(settings: Settings) -> dict[Scope, str]:
 
 @asynccontextmanager
 async def api_server(
-    *, insecure: bool = False, env: dict[str, str] | None = None, stem: str = "api"
+    *,
+    insecure: bool = False,
+    env: dict[str, str] | None = None,
+    stem: str = "api",
+    names: tuple[str, str] | None = None,
+    clean: bool = True,
 ) -> AsyncIterator[ApiServer]:
-    """Start ``orch-serv api`` on a fresh namespace/prefix; stop it and delete what it made."""
-    namespace, prefix = unique_name(stem), unique_name(stem)
+    """Start ``orch-serv api`` on a fresh namespace/prefix (or the given ``names``); stop it
+    and, unless ``clean`` is False, delete what it made."""
+    namespace, prefix = names or (unique_name(stem), unique_name(stem))
     settings = Settings(
         amqp_url=AMQP_URL, redis_url=REDIS_URL, namespace=namespace, key_prefix=prefix
     )
@@ -106,4 +112,5 @@ async def api_server(
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        await cleanup(namespace, prefix)
+        if clean:
+            await cleanup(namespace, prefix)

@@ -1,5 +1,5 @@
 """The StateService README's curl session, unchanged but for the address, against a real
-server in a subprocess (``tests/charts/stateservice_app.py``: ``create_app`` with the
+server in a subprocess (``tests/charts/stateservice_app.py``: ``orch-serv api`` with the
 surface mounted at ``/stateservice`` and ``/state``). The old server had no authentication,
 so the literal session runs on a server started without it; the same session with tokens
 runs on one with authentication on."""

@@ -5,10 +5,8 @@ mid-run; and the 0.2 billing service hosted by ``orch-serv service``."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -26,49 +24,26 @@ from orch_serv.transport.base import Topology
 from services_examples.legacy02 import service as billing
 from services_examples.legacy02.messages import Header, Order, OrderMessage
 from tests.conftest import AMQP_URL, eventually
+from tests.integration import processes as cli_processes
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).parent / "orch-serv")
 APP = "flows.legacy02:orchestrator"
 
 
-class Processes:
-    """``orch-serv`` processes with the test's settings; none outlives the test."""
+class Processes(cli_processes.Processes):
+    """The 0.2 app's processes: two commands in a service's hands at a time (one command per
+    AMQP message), with a simulated stock latency of ``work`` seconds."""
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:
-        self.env = {
-            **os.environ,
-            "ORCH_SERV_NAMESPACE": settings.namespace,
-            "ORCH_SERV_KEY_PREFIX": settings.key_prefix,
-            "ORCH_SERV_LOG_LEVEL": "WARNING",
-            "ORCH_SERV_SHUTDOWN_GRACE_SECONDS": "5",
-            # two commands in a service's hands at a time (one command per AMQP message)
-            "ORCH_SERV_SERVICE_PREFETCH": "2",
-            "ORCH_SERV_PUBLISH_BATCH_MAX": "1",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.log_dir = log_dir
-        self.started: list[subprocess.Popen[bytes]] = []
+        super().__init__(
+            settings,
+            log_dir,
+            {"ORCH_SERV_SERVICE_PREFETCH": "2", "ORCH_SERV_PUBLISH_BATCH_MAX": "1"},
+        )
 
     def start(self, role: str, app: str = APP, work: float = 0.0) -> subprocess.Popen[bytes]:
-        env = {**self.env, "LEGACY02_WORK_SECONDS": str(work)}
-        with open(self.log_dir / f"{role}-{len(self.started)}.log", "wb") as log:
-            proc = subprocess.Popen([CLI, role, app], cwd=ROOT, env=env, stdout=log, stderr=log)
-        self.started.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.started:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        return self.spawn(role, app, {"LEGACY02_WORK_SECONDS": str(work)})
 
 
 @pytest.fixture

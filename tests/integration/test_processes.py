@@ -7,10 +7,8 @@ Processes are started with the real CLI (``orch-serv orchestrator|service APP``)
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,53 +20,21 @@ from orch_serv.constants import EventKind, Phase, RunState
 from orch_serv.orchestrator.client import Client
 from orch_serv.settings import Settings
 from tests.conftest import eventually
+from tests.integration import processes as cli_processes
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).parent / "orch-serv")
 APP = "tests.apps.pipeline:orchestrator"
 
 
-class Processes:
-    """Starts CLI processes with the test's settings and makes sure none outlive it."""
-
-    def __init__(self, settings: Settings, log_dir: Path) -> None:
-        self.env = {
-            **os.environ,
-            "ORCH_SERV_NAMESPACE": settings.namespace,
-            "ORCH_SERV_KEY_PREFIX": settings.key_prefix,
-            "ORCH_SERV_LOG_LEVEL": "WARNING",
-            "ORCH_SERV_SHUTDOWN_GRACE_SECONDS": "5",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.log_dir = log_dir
-        self.started: list[subprocess.Popen[bytes]] = []
+class Processes(cli_processes.Processes):
+    """Pipeline processes, with the test app's handler delay and the service's prefetch."""
 
     def start(
         self, role: str, *, delay: float = 0.0, app: str = APP, prefetch: int = 32
     ) -> subprocess.Popen[bytes]:
-        env = {
-            **self.env,
-            "ORCH_SERV_TEST_DELAY": str(delay),
-            "ORCH_SERV_SERVICE_PREFETCH": str(prefetch),
-        }
-        # the child writes to its own copy of the descriptor: ours closes once it has it
-        with open(self.log_dir / f"{role}-{len(self.started)}.log", "wb") as log:
-            proc = subprocess.Popen([CLI, role, app], cwd=ROOT, env=env, stdout=log, stderr=log)
-        self.started.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.started:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        env = {"ORCH_SERV_TEST_DELAY": str(delay), "ORCH_SERV_SERVICE_PREFETCH": str(prefetch)}
+        return self.spawn(role, app, env)
 
 
 @pytest.fixture
