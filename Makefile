@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services demo test lint format clean bench
+.PHONY: install services demo test lint format clean bench chaos cluster-up cluster-down cluster-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,26 @@ bench: $(STAMP) services
 	$(PY) -m bench.run
 	$(PY) -m bench.timer_lag
 
-## ruff, then mypy --strict on orch_serv and tests (the files of [tool.mypy]).
+## The chaos suite (docs/reliability.md): 10,000 runs of a 3-step flow across 2 orchestrator and
+## 2 service processes while processes are SIGKILLed and broker connections cut; exits 1 when a
+## run is lost or a step advanced twice. Options: CHAOS_ARGS="--runs 1000 --seed 1".
+chaos: $(STAMP) services
+	$(PY) -m chaos $(CHAOS_ARGS)
+
+## A local Redis Cluster (7101-7106) and RabbitMQ cluster (AMQP 5701-5703) beside the default
+## servers (docs/operations.md, "A local cluster for tests").
+cluster-up:
+	bash scripts/cluster.sh start
+
+cluster-down:
+	bash scripts/cluster.sh stop
+
+## The tests of the local clusters (they start the clusters, and stop them unless they were
+## already up): the harness itself, and runs on the RabbitMQ cluster with quorum queues.
+cluster-test: $(STAMP)
+	$(PY) -m pytest -q -m cluster tests/cluster
+
+## ruff, then mypy --strict on orch_serv, tests and chaos (the files of [tool.mypy]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

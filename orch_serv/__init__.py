@@ -20,6 +20,7 @@ from orch_serv.exceptions import (
 )
 from orch_serv.flow import Block, Flow, FlowBlock, FlowBuilder, FlowSpec
 from orch_serv.flow.policy import RetryPolicy, Timeouts
+from orch_serv.flow.waits import WaitForChart, WaitForSignal
 from orch_serv.messages import Envelope, ErrorInfo, StatusInfo
 from orch_serv.msg import BaseOrchServMsg
 from orch_serv.orchestrator import (
@@ -109,5 +110,7 @@ __all__ = [
     "SyncOrchestrator",
     "Timeouts",
     "TransportError",
+    "WaitForChart",
+    "WaitForSignal",
     "__version__",
 ]

@@ -93,6 +93,8 @@ class TimerKind(StrEnum):
     DEADLINE = "deadline"
     #: A chart machine's time state (orch_serv.store.charts; its step is the state's index).
     CHART = "chart"
+    #: A wait step's next check of its condition (orch_serv.orchestrator.waits).
+    WAIT = "wait"
 
 
 class EventStatus(StrEnum):
@@ -123,6 +125,8 @@ class EventKind(StrEnum):
     #: A reply for an attempt, step or run that has moved on (timed out, retried, finished).
     LATE_RESULT = "late_result"
     RUN_STOPPED = "run_stopped"
+    #: A signal sent to the run (a wait step of the run may be waiting for it).
+    SIGNAL_RECEIVED = "signal_received"
     COMPENSATION_DISPATCHED = "compensation_dispatched"
     COMPENSATION_COMPLETED = "compensation_completed"
     COMPENSATION_FAILED = "compensation_failed"

@@ -8,7 +8,8 @@ a log: ``amqp://guest:****@rabbit:5672/``.
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from dataclasses import dataclass
+from urllib.parse import SplitResult, parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 #: What a masked secret looks like.
 MASK = "****"
@@ -21,10 +22,18 @@ _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/@\s:]*:)[^/@\s]*
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (and any secret query parameter) replaced by ``****``.
+    """``url`` with its password (and any secret query parameter) replaced by ``****`` (each
+    URL of a comma-separated list).
 
     Never raises: text that is not a URL is returned with anything that looks like
     ``scheme://user:password@`` masked."""
+    if "," in url and url.count("://") > 1:
+        parts = url.split(",")
+        return ",".join(p[: len(p) - len(p.lstrip())] + _mask_one(p.lstrip()) for p in parts)
+    return _mask_one(url)
+
+
+def _mask_one(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
@@ -47,18 +56,33 @@ def mask_url(url: str) -> str:
 
 
 def check_amqp_url(url: str) -> str:
-    """``url`` if it is a RabbitMQ URL aio-pika can use (``amqp://``, ``amqps://``) or an
-    embedded one (``memory://``); else :class:`ValueError` naming the masked URL."""
-    parts = _split(url, AMQP_SCHEMES)
-    if parts.scheme != "memory" and not parts.hostname:
-        raise ValueError(f"{mask_url(url)!r} has no host (expected amqp://user:pass@host:5672/)")
+    """``url`` if it is a RabbitMQ URL aio-pika can use (``amqp://``, ``amqps://``), a
+    comma-separated list of such URLs (the nodes to fail over between), or an embedded one
+    (``memory://``); else :class:`ValueError` naming the masked URL."""
+    urls = [part.strip() for part in url.split(",")] if "," in url else [url]
+    for one in urls:
+        if not one:
+            raise ValueError(f"{mask_url(url)!r} has an empty entry in its list of URLs")
+        parts = _split(one, AMQP_SCHEMES)
+        if parts.scheme == "memory" and len(urls) > 1:
+            raise ValueError(f"{mask_url(url)!r}: a memory:// URL cannot be part of a list")
+        if parts.scheme != "memory" and not parts.hostname:
+            raise ValueError(
+                f"{mask_url(one)!r} has no host (expected amqp://user:pass@host:5672/)"
+            )
     return url
 
 
 def check_redis_url(url: str) -> str:
     """``url`` if it is a Redis URL redis-py can use (``redis://``, ``rediss://``,
-    ``unix://``) or an embedded one (``memory://``); else :class:`ValueError` naming the
-    masked URL."""
+    ``unix://``, ``redis+sentinel://``) or an embedded one (``memory://``); else
+    :class:`ValueError` naming the masked URL."""
+    if is_sentinel_url(url):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ValueError(f"{mask_url(url)!r}: {exc}") from None
+        return url
     parts = _split(url, REDIS_SCHEMES)
     if parts.scheme in ("redis", "rediss"):
         db = parts.path.strip("/")
@@ -69,8 +93,77 @@ def check_redis_url(url: str) -> str:
     return url
 
 
+#: Redis behind Sentinel (orch_serv.store.sentinel).
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelUrl:
+    """A parsed ``redis+sentinel://`` URL."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+    tls: bool = False
+
+
+def is_sentinel_url(url: str) -> bool:
+    """Whether ``url`` names Redis behind Sentinel."""
+    return url.split("://", 1)[0] in SENTINEL_SCHEMES
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """The parts of a ``redis+sentinel://`` URL; ``ValueError`` (without the password) for a
+    malformed one."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in SENTINEL_SCHEMES:
+        raise ValueError("not a redis+sentinel:// URL")
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at:
+        hosts, userinfo = netloc, ""
+    sentinels = tuple(_host(h) for h in hosts.split(","))
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise ValueError("no service name (redis+sentinel://host:26379/SERVICE/0)")
+    if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError(f"expected /SERVICE or /SERVICE/DB after the hosts, not /{path}")
+    user, colon, password = userinfo.partition(":")
+    options = parse_qs(query)
+    unknown = sorted(set(options) - {"sentinel_password"})
+    if unknown:
+        raise ValueError(f"unknown option {unknown[0]!r} (only sentinel_password)")
+    return SentinelUrl(
+        sentinels=sentinels,
+        service=unquote(parts[0]),
+        db=int(parts[1]) if len(parts) == 2 else 0,
+        username=unquote(user) or None,
+        password=unquote(password) if colon else None,
+        sentinel_password=options["sentinel_password"][0] if options else None,
+        tls=scheme == "rediss+sentinel",
+    )
+
+
+def _host(text: str) -> tuple[str, int]:
+    host, colon, port = text.strip().rpartition(":")
+    if not colon:
+        host, port = port, str(SENTINEL_PORT)
+    if not host:
+        raise ValueError(f"a Sentinel address without a host: {text!r}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{port!r} is not a port (in {text!r})")
+    return host.strip("[]"), int(port)
+
+
 def _split(url: str, schemes: tuple[str, ...]) -> SplitResult:
     expected = ", ".join(f"{s}://" for s in schemes)
+    if schemes == REDIS_SCHEMES:
+        expected += ", redis+sentinel://"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number

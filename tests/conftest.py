@@ -28,8 +28,9 @@ def unique_name(stem: str = "t") -> str:
     return f"{stem}_{uuid.uuid4().hex[:10]}"
 
 
-async def cleanup(namespace: str, prefix: str) -> None:
-    """Delete the queues, exchanges and keys a test created (never anything else)."""
+async def cleanup(namespace: str, prefix: str, *, amqp_url: str = AMQP_URL) -> None:
+    """Delete the queues, exchanges and keys a test created (never anything else), on the
+    RabbitMQ of ``amqp_url``."""
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
@@ -37,7 +38,7 @@ async def cleanup(namespace: str, prefix: str) -> None:
             await client.delete(*keys[i : i + 500])
     finally:
         await client.aclose()
-    connection = await aio_pika.connect(AMQP_URL)
+    connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
         queues = [f"{namespace}.orchestrator", f"{namespace}.dead"] + [

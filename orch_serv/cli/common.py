@@ -135,19 +135,19 @@ def positive(value: float | None) -> float | None:
 
 
 # -- bodies ----------------------------------------------------------------------------------
-def parse_body(text: str, max_bytes: int) -> Any:
-    """The JSON of ``--body``: inline JSON, ``@path`` (a file) or ``-`` (stdin). A missing
-    file, invalid JSON or more than ``max_bytes`` exits 2 with one clear line."""
+def parse_body(text: str, max_bytes: int, option: str = "--body") -> Any:
+    """The JSON of ``--body`` (or ``option``): inline JSON, ``@path`` (a file) or ``-`` (stdin).
+    A missing file, invalid JSON or more than ``max_bytes`` exits 2 with one clear line."""
     if text == "-":
-        source, data = "--body - (stdin)", sys.stdin.buffer.read(max_bytes + 1)
+        source, data = f"{option} - (stdin)", sys.stdin.buffer.read(max_bytes + 1)
     elif text.startswith("@"):
-        source, data = f"--body {text}", _read_file(text[1:], max_bytes)
+        source, data = f"{option} {text}", _read_file(text[1:], max_bytes, option)
     else:
-        source, data = "--body", text.encode()
+        source, data = option, text.encode()
     if len(data) > max_bytes:
         raise fail(
             f"{source} is over the limit of {max_bytes} bytes (max_message_bytes); "
-            "nothing was started",
+            f"nothing was {'started' if option == '--body' else 'sent'}",
             EXIT_USAGE,
         )
     try:
@@ -156,13 +156,13 @@ def parse_body(text: str, max_bytes: int) -> Any:
         raise fail(f"{source} is not valid JSON: {exc}", EXIT_USAGE) from None
 
 
-def _read_file(name: str, max_bytes: int) -> bytes:
+def _read_file(name: str, max_bytes: int, option: str) -> bytes:
     if not name:
-        raise fail("--body @: give a file name after @ (or - for stdin)", EXIT_USAGE)
+        raise fail(f"{option} @: give a file name after @ (or - for stdin)", EXIT_USAGE)
     try:
         with Path(name).open("rb") as handle:
             return handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise fail(f"--body @{name}: no such file", EXIT_USAGE) from None
+        raise fail(f"{option} @{name}: no such file", EXIT_USAGE) from None
     except OSError as exc:
-        raise fail(f"--body @{name}: cannot read it: {exc.strerror or exc}", EXIT_USAGE) from None
+        raise fail(f"{option} @{name}: cannot read it: {exc.strerror or exc}", EXIT_USAGE) from None

@@ -1,4 +1,4 @@
-"""The commands that change runs: ``start``, ``cancel`` and ``retry``."""
+"""The commands that change runs: ``start``, ``cancel``, ``retry`` and ``signal``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from orch_serv.cli.app import app
 from orch_serv.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     Format,
+    fail,
     non_negative,
     out,
     parse_body,
@@ -149,3 +151,36 @@ def retry(
     record = run(main)
     show_status(record, fmt)
     raise typer.Exit(outcome(record) if wait else EXIT_OK)
+
+
+@app.command()
+def signal(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    name: Annotated[str, typer.Argument(help="Signal name (what the flow's wait step names).")],
+    data: Annotated[
+        str | None,
+        typer.Option(help="JSON data of the signal; @FILE reads a file, - stdin."),
+    ] = None,
+    fmt: Annotated[Format, _FORMAT] = Format.table,
+) -> None:
+    """Send signal NAME to a run: a step of the run waiting for it moves on (now, or when the
+    run gets there); with --data, that data is the wait step's output.
+
+    An unknown run exits 1; a finished run exits 1 (it takes no signal); a bad name or data
+    exits 2.
+    """
+    config = settings()
+    payload = None if data is None else parse_body(data, config.max_message_bytes, "--data")
+
+    async def main() -> RunRecord:
+        store = await open_store(config)
+        try:
+            client = Client(None, store, max_message_bytes=config.max_message_bytes)
+            try:
+                return await client.signal(run_id, name, payload, component="cli")
+            except ValueError as exc:
+                raise fail(str(exc), EXIT_USAGE) from None
+        finally:
+            await store.close()
+
+    show_status(run(main), fmt)

@@ -18,6 +18,7 @@ from orch_serv.legacy02.orchestrators import SyncOrchestrator
 from orch_serv.loader import load
 from orch_serv.orchestrator.app import Orchestrator
 from orch_serv.service.definition import Service, as_services
+from orch_serv.service.runtime import tune_gc
 from orch_serv.service.worker import ServiceWorker
 
 
@@ -65,6 +66,7 @@ def orchestrator(
     async def main() -> None:
         orch = _orchestrator(app_path)
         async with orch.run(config):
+            tune_gc()
             await _until_signalled()
 
     run(main)
@@ -90,6 +92,7 @@ def service(
             workers = [ServiceWorker(s, transport, config, store=store) for s in services]
             for worker in workers:
                 await worker.start()
+            tune_gc()
             try:
                 await _until_signalled()
             finally:

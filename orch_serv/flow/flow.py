@@ -47,6 +47,7 @@ from orch_serv.flow.block import (
 from orch_serv.flow.hooks import Hook, HookSpec
 from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.spec import FlowSpec, StepSpec
+from orch_serv.flow.waits import WaitBlock, WaitSpec
 
 
 def _is_legacy_block(obj: object) -> bool:
@@ -244,6 +245,7 @@ class Flow:
                     retry=fb.retry or cls.retry_policy,
                     timeouts=fb.timeouts.over(cls.timeouts) if fb.timeouts else cls.timeouts,
                     compensate=fb.compensate,
+                    wait=wait_of(fb.block, fb.compensate),
                 )
             )
         try:
@@ -278,6 +280,18 @@ class Flow:
         return " -> ".join([s.name for s in self.spec().steps] + ["end"])
 
 
+def wait_of(block: Block, compensate: str | None) -> WaitSpec | None:
+    """What the step of ``block`` waits for (None: it runs a command); a wait has nothing
+    to undo, so it declares no compensation."""
+    if not isinstance(block, WaitBlock):
+        return None
+    if compensate:
+        raise FlowBlockException(
+            f"wait step {block.name_block!r} cannot declare a compensation (it changes nothing)"
+        )
+    return block.wait
+
+
 def block_spec(block: Block) -> FlowSpec:
     """A single block run as a one-step flow (orch_serv's ``target``)."""
     step = StepSpec(
@@ -291,6 +305,7 @@ def block_spec(block: Block) -> FlowSpec:
         retry=block.retry,
         timeouts=block.timeouts,
         compensate=block.compensate,
+        wait=wait_of(block, block.compensate),
     )
     return FlowSpec(kind="block", name=block.name_block, steps=(step,)).with_version()
 

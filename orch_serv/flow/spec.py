@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from orch_serv.flow.policy import RetryPolicy, Timeouts
+from orch_serv.flow.waits import WaitSpec
 
 
 class StepSpec(BaseModel):
@@ -27,6 +28,9 @@ class StepSpec(BaseModel):
     timeouts: Timeouts | None = None
     #: Command (on the same service) that undoes this step when the run fails.
     compensate: str | None = None
+    #: What a wait step waits for (:mod:`orch_serv.flow.waits`); None for a step that runs a
+    #: command in a service. Left out of the version hash when None.
+    wait: WaitSpec | None = None
 
 
 class FlowSpec(BaseModel):

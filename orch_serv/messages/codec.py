@@ -6,6 +6,7 @@ user's body is decoded as plain JSON here and validated once, at the service edg
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ def headers_for(envelope: Envelope[Any]) -> dict[str, Any]:
 
 
 def decode(
-    data: bytes, headers: dict[str, Any] | None = None, *, max_bytes: int = 0
+    data: bytes, headers: Mapping[str, Any] | None = None, *, max_bytes: int = 0
 ) -> Envelope[Any]:
     """Parse bytes into an envelope with an untyped body.
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from orch_serv.constants import EventKind, Lane, Phase, RunState
 from orch_serv.exceptions import (
     ConfigurationError,
@@ -291,6 +293,40 @@ class Client:
             attempt=attempt,
             lane=lane,
         )
+
+    async def signal(
+        self, run_id: str, name: str, data: Any = None, *, component: str = "client"
+    ) -> RunRecord:
+        """Send signal ``name`` (with ``data``, any JSON value) to a run: a wait step of the
+        run waiting for it (``WaitForSignal``) moves on, now or when the run gets there.
+        Sending it again replaces its data. Raises :class:`RunNotFound`, and
+        :class:`InvalidRunState` for a finished run; ``ValueError`` for a bad name or data."""
+        from orch_serv.flow.block import NAME_PATTERN
+        from orch_serv.messages.limits import check_json_numbers
+        from orch_serv.store.signals import SignalAnswer, signals_of
+
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ValueError(
+                "a signal name is 1-128 characters of letters, digits, '_', '.' or '-', "
+                f"not {name!r}"
+            )
+        check_json_numbers(data)
+        try:
+            size = len(orjson.dumps(data))
+        except TypeError as exc:  # orjson.JSONEncodeError: not JSON, or nested too deep
+            raise ValueError(f"signal data must be a JSON value: {exc}") from exc
+        if size > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"signal data is {size} bytes, more than the {self.max_message_bytes} allowed"
+            )
+        sent = await signals_of(self.store).send(
+            run_id, name, data, now=self.clock(), component=component
+        )
+        if sent.answer is SignalAnswer.NOT_FOUND:
+            raise RunNotFound(f"run {run_id!r} not found")
+        if sent.answer is SignalAnswer.FINISHED:
+            raise InvalidRunState(f"run {run_id!r} is already {sent.state}: it takes no signal")
+        return await self.get(run_id)
 
     async def get(self, run_id: str) -> RunRecord:
         """The run; raises :class:`RunNotFound`."""

@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orch_serv import observability
-from orch_serv.constants import Lane, MessageKind, RunState, TimerKind
+from orch_serv.constants import Lane, MessageKind, TimerKind
 from orch_serv.exceptions import FlowNotFound, MsgException, StoreError, TransportError
 from orch_serv.flow.registry import Definition, FlowRegistry
+from orch_serv.flow.waits import WAITS_SERVICE
 from orch_serv.inflight import Inflight
 from orch_serv.logs import bound_context, get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
@@ -46,10 +47,12 @@ from orch_serv.orchestrator.core import (
 from orch_serv.orchestrator.definitions import Definitions
 from orch_serv.orchestrator.diagnose import dispatch_diagnosis
 from orch_serv.orchestrator.housekeeping import Housekeeper
+from orch_serv.orchestrator.journal import log_outcome
 from orch_serv.orchestrator.presence import Presence, app_names
 from orch_serv.orchestrator.status_models import record_status
 from orch_serv.orchestrator.steps import call_hook
 from orch_serv.orchestrator.timers import TimerLoop
+from orch_serv.orchestrator.waits import Waits
 from orch_serv.settings import Settings
 from orch_serv.statusmodel.model import StatusModel
 from orch_serv.store.base import Outcome, RunStore
@@ -115,6 +118,9 @@ class Engine:
             clock=clock,
             interval=settings.presence_interval_seconds,
         )
+        self.waits = Waits(
+            store, self.definitions, self._publish, clock=clock, poke=self.timers.poke
+        )
         self.housekeeper = Housekeeper(self)
         self._queue = ""
         self._consumer: Consumer | None = None
@@ -138,7 +144,8 @@ class Engine:
         self.presence.start()
         for spec in self.registry.specs():
             for step in spec.steps:
-                await self.transport.declare_service(step.service)
+                if step.wait is None:  # a wait has no service queue
+                    await self.transport.declare_service(step.service)
         self._queue = await self.transport.declare_orchestrator()
         if self.status_models and self.statuses is not None:
             await self.statuses.models.publish(self.status_models)
@@ -178,7 +185,7 @@ class Engine:
     async def _on_delivery(self, delivery: Delivery) -> None:
         try:
             message = decode(
-                delivery.body, dict(delivery.headers), max_bytes=self.settings.max_message_bytes
+                delivery.body, delivery.headers, max_bytes=self.settings.max_message_bytes
             )
         except MsgException as exc:
             await self._dead_letter(delivery, exc.message)
@@ -308,6 +315,9 @@ class Engine:
             if due is not None:
                 self.timers.poke(due)
             return
+        if timer.kind is TimerKind.WAIT:  # a wait step's next check
+            await self.waits.fire(timer)
+            return
         record = await self.store.get_run(timer.run_id)
         if record is None or record.state.terminal:
             return
@@ -364,24 +374,7 @@ class Engine:
             return None
         if change.timers_add:
             self.timers.poke(min(due for _, due in change.timers_add))
-        if change.new.state.terminal:
-            error = change.fields.get("error")
-            log.info(
-                "run_finished",
-                run_id=change.run_id,
-                state=change.new.state.value,
-                error=error.get("type") if isinstance(error, dict) else None,
-                reason=error.get("message") if isinstance(error, dict) else None,
-            )
-        elif change.new.state is RunState.COMPENSATING:
-            error = change.fields.get("error")
-            if isinstance(error, dict):  # the failure that starts the undoing, said once
-                log.info(
-                    "run_compensating",
-                    run_id=change.run_id,
-                    error=error.get("type"),
-                    reason=error.get("message"),
-                )
+        log_outcome(change)
         if decision.cancel is not None:
             await send_notice(self.transport, decision.cancel)
         return None
@@ -391,6 +384,8 @@ class Engine:
         topology = self.transport.topology
         if message.kind is MessageKind.COMMAND:
             assert message.service is not None
+            if message.service == WAITS_SERVICE:
+                return  # a wait sends no command: its timer (set by the dispatch) checks it
             routing_key = topology.service_key(message.service)
         else:
             routing_key = topology.orchestrator_key

@@ -91,7 +91,11 @@ class TimerLoop:
 
     async def _sleep(self, cap: float | None = None) -> None:
         now = self.clock()
-        due = await self.store.next_timer_due()
+        try:
+            due = await self.store.next_timer_due()
+        except OrchServError as exc:  # Redis away (a failover): look again after the cap
+            log.warning("timer_loop_error", error=str(exc))
+            due = None
         wait = self.poll if cap is None else cap
         if due is not None:
             wait = min(wait, max(0.0, due - now))

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from orch_serv.constants import Phase, RunState
+from orch_serv.flow.waits import WaitSpec
 from orch_serv.store.base import RunRecord, RunStore
 from orch_serv.transport.base import Transport
 
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    """The queue an active run's next message sits in, as the broker sees it now."""
+    """The queue an active run's next message sits in, as the broker sees it now; or, at a
+    wait step, what the run waits for (``role == "wait"``, ``condition``)."""
 
-    #: The queue's name.
+    #: The queue's name ("" at a wait step, which is in no queue).
     queue: str
-    #: Who consumes it: ``orchestrator`` or ``service``.
+    #: Who consumes it: ``orchestrator`` or ``service``; ``wait`` at a wait step.
     role: str
     #: The service of the current step (for ``role == "service"``).
     service: str | None
@@ -31,6 +33,8 @@ class Waiting:
     messages: int | None
     #: Consumers of the queue; None when the queue does not exist.
     consumers: int | None
+    #: At a wait step: what the run waits for (``signal 'approved'``).
+    condition: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -40,7 +44,7 @@ class Waiting:
     @property
     def hint(self) -> str | None:
         """A plain hint when nothing consumes the queue, else None."""
-        if self.consumers:
+        if self.consumers or self.condition is not None:
             return None
         who = (
             "an orchestrator"
@@ -53,7 +57,9 @@ class Waiting:
         return f"no consumer on queue {self.queue}{missing}: is {who} running?"
 
     def describe(self) -> str:
-        """``queue X: 3 message(s) ready, 0 consumer(s)``."""
+        """``queue X: 3 message(s) ready, 0 consumer(s)`` (or what a wait waits for)."""
+        if self.condition is not None:
+            return f"{self.condition} (the orchestrators check it)"
         if not self.exists:
             return f"queue {self.queue} does not exist"
         return f"queue {self.queue}: {self.messages} message(s) ready, {self.consumers} consumer(s)"
@@ -68,13 +74,15 @@ class Waiting:
             "messages": self.messages,
             "consumers": self.consumers,
             "hint": self.hint,
+            **({"condition": self.condition} if self.condition is not None else {}),
         }
 
 
 async def waiting_for(record: RunRecord, store: RunStore, transport: Transport) -> Waiting | None:
     """The queue ``record``'s current step waits in (QUEUED: the orchestrator queue;
-    DISPATCHED: the step's service queue), with its depth and consumers; None for a
-    finished run, a step that a service has started, or one backing off."""
+    DISPATCHED: the step's service queue), with its depth and consumers, or at a wait step
+    what it waits for; None for a finished run, a step that a service has started, or one
+    backing off."""
     if record.state not in (RunState.PENDING, RunState.RUNNING, RunState.COMPENSATING):
         return None
     topology = transport.topology
@@ -84,6 +92,9 @@ async def waiting_for(record: RunRecord, store: RunStore, transport: Transport) 
         spec = await store.get_spec(record.kind, record.flow, record.version)
         if spec is None or not 0 <= record.step < len(spec.steps):
             return None
+        wait = spec.steps[record.step].wait
+        if wait is not None:  # in no queue: the orchestrators check it
+            return Waiting("", "wait", None, None, None, condition=condition(wait))
         service = spec.steps[record.step].service
         queue, role = topology.service_queue(service), "service"
     else:
@@ -92,3 +103,13 @@ async def waiting_for(record: RunRecord, store: RunStore, transport: Transport) 
     if stats is None:
         return Waiting(queue, role, service, None, None)
     return Waiting(queue, role, service, stats.messages, stats.consumers)
+
+
+def condition(wait: WaitSpec) -> str:
+    """What a wait step waits for, in words: ``signal 'approved'``, ``chart 'lights' machine
+    'm1' in red_state or blue_state``."""
+    if wait.kind == "signal":
+        return f"signal {wait.signal!r}"
+    states = " or ".join(wait.states or ())
+    machine = f" machine {wait.machine!r}" if wait.machine else ""
+    return f"chart {wait.chart!r}{machine} in {states}"

@@ -25,6 +25,7 @@ from orch_serv.exceptions import (
     ServiceBlockException,
 )
 from orch_serv.flow.block import check_name
+from orch_serv.flow.waits import WAITS_SERVICE
 from orch_serv.legacy02.logs import DEFAULT_LOGGER
 from orch_serv.legacy02.services import (
     AsyncLegacyServiceMixin,
@@ -106,6 +107,10 @@ class Service(LegacyServiceMixin):
             self.name = check_name("service", name)
         except Exception as exc:
             raise ServiceBlockException(str(exc)) from exc
+        if self.name == WAITS_SERVICE:
+            raise ServiceBlockException(
+                f"the service name {WAITS_SERVICE!r} is reserved for wait steps"
+            )
         self.logger = logger if isinstance(logger, logging.Logger) else DEFAULT_LOGGER
         self.is_catch_exceptions = is_catch_exceptions
         self.swap_scope: dict[str, Any] = {}

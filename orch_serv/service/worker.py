@@ -172,7 +172,7 @@ class ServiceWorker:
     async def _on_delivery(self, delivery: Delivery) -> None:
         try:
             command = decode(
-                delivery.body, dict(delivery.headers), max_bytes=self.settings.max_message_bytes
+                delivery.body, delivery.headers, max_bytes=self.settings.max_message_bytes
             )
         except MsgException as exc:
             self.log.warning(

@@ -57,6 +57,7 @@ KIND_CODES = {
     EventKind.REPLY_IGNORED: "ri",
     EventKind.LATE_RESULT: "lr",
     EventKind.RUN_STOPPED: "rp",
+    EventKind.SIGNAL_RECEIVED: "sg",
     EventKind.COMPENSATION_DISPATCHED: "cd",
     EventKind.COMPENSATION_COMPLETED: "cc",
     EventKind.COMPENSATION_FAILED: "cf",
@@ -68,6 +69,26 @@ KIND_CODES = {
     EventKind.RUN_COMPENSATION_FAILED: "rv",
 }
 KINDS = {code: kind for kind, code in KIND_CODES.items()}
+
+
+#: (field, stored key) of the optional fields of an event, in their stored order.
+_OPTIONAL_STORED = tuple(
+    (name, STORAGE_KEYS[name])
+    for name in (
+        "step",
+        "step_name",
+        "attempt",
+        "component",
+        "duration_ms",
+        "body",
+        "message_id",
+        "name",
+        "reason",
+        "message",
+    )
+)
+_KIND_KEY, _TIME_KEY = STORAGE_KEYS["kind"], STORAGE_KEYS["time"]
+_STATUS_KEY, _ERROR_KEY = STORAGE_KEYS["status"], STORAGE_KEYS["error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +114,7 @@ class Event:
     def to_json_dict(self) -> dict[str, Any]:
         """The stored form: only the fields that are set (time to the microsecond)."""
         data: dict[str, Any] = {"kind": self.kind.value, "time": round(self.time, 6)}
-        for name in (
-            "step",
-            "step_name",
-            "attempt",
-            "component",
-            "duration_ms",
-            "body",
-            "message_id",
-            "name",
-            "reason",
-            "message",
-        ):
+        for name, _ in _OPTIONAL_STORED:
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
@@ -116,9 +126,17 @@ class Event:
 
     def to_storage(self) -> dict[str, Any]:
         """The compact form kept in Redis (short keys: a run's history is most of the
-        memory it holds once finished)."""
-        data = {STORAGE_KEYS[k]: v for k, v in self.to_json_dict().items()}
-        data["k"] = KIND_CODES[self.kind]
+        memory it holds once finished): :meth:`to_json_dict` with the keys of
+        ``STORAGE_KEYS`` and the kind's code, built directly (one per transition event)."""
+        data: dict[str, Any] = {_KIND_KEY: KIND_CODES[self.kind], _TIME_KEY: round(self.time, 6)}
+        for name, key in _OPTIONAL_STORED:
+            value = getattr(self, name)
+            if value is not None:
+                data[key] = value
+        if self.status is not EventStatus.OK:
+            data[_STATUS_KEY] = self.status.value
+        if self.error is not None:
+            data[_ERROR_KEY] = self.error.model_dump(exclude_none=True)
         return data
 
     @classmethod
@@ -221,7 +239,7 @@ class TransitionResult:
     """Outcome of a transition and, unless applied, where the run really is."""
 
     outcome: Outcome
-    #: Where the run is (after a failed check) or was (before an applied transition).
+    #: Where the run is, after a failed check (None once applied).
     current: Position | None = None
     reason: str | None = None
 

@@ -12,6 +12,8 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
+from orch_serv.store import resp
+
 
 class ScriptPipeliner:
     """Batches ``EVALSHA`` calls per event-loop turn."""
@@ -19,6 +21,9 @@ class ScriptPipeliner:
     def __init__(self, client: aioredis.Redis, *, max_batch: int = 512) -> None:
         self._client = client
         self._max_batch = max_batch
+        #: Packed by hand and sent on a pooled connection (:mod:`orch_serv.store.resp`), or
+        #: through redis-py's pipeline (the embedded fakeredis client).
+        self._direct = resp.supports(client)
         self._pending: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
         self._pending = []
         self._flushing: set[asyncio.Task[None]] = set()
@@ -44,6 +49,9 @@ class ScriptPipeliner:
     async def _flush(
         self, batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
     ) -> None:
+        if self._direct:
+            await self._flush_direct(batch)
+            return
         if len(batch) == 1:
             script, keys, args, future = batch[0]
             await self._single(script, keys, args, future)
@@ -63,6 +71,26 @@ class ScriptPipeliner:
                 await self._single(script, keys, args, future)  # loads the script again
             elif isinstance(result, Exception):
                 future.set_exception(result)
+            elif not future.done():
+                future.set_result(result)
+
+    async def _flush_direct(
+        self, batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
+    ) -> None:
+        try:
+            packed = [resp.evalsha(script.sha, keys, args) for script, keys, args, _ in batch]
+            results = await resp.run_packed(self._client, packed, len(batch))
+        except (RedisError, OSError) as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (script, keys, args, future), result in zip(batch, results, strict=True):
+            if isinstance(result, NoScriptError):
+                await self._single(script, keys, args, future)  # loads the script again
+            elif isinstance(result, Exception):
+                if not future.done():
+                    future.set_exception(result)
             elif not future.done():
                 future.set_result(result)
 

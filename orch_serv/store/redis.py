@@ -27,9 +27,10 @@ from orch_serv.store.lineage import lineage_paths
 from orch_serv.store.redis_base import dumps as _dumps
 from orch_serv.store.redis_reads import RedisReads
 from orch_serv.store.replicas import RedisReplicas
+from orch_serv.store.sentinel import sentinel_client
 from orch_serv.store.shape import TRANSITION_ARGS, Field, RunFields
 from orch_serv.store.timers import TimerId, due_ms
-from orch_serv.urls import check_redis_url, mask_url
+from orch_serv.urls import check_redis_url, is_sentinel_url, mask_url
 
 
 class RedisRunStore(RedisReads):
@@ -46,7 +47,9 @@ class RedisRunStore(RedisReads):
         clock: Callable[[], float] = time.time,
     ) -> Self:
         """Connect to ``url`` and check that Redis answers (fails fast if it does not).
-        ``memory://NAME`` opens the embedded in-process store instead."""
+        ``redis+sentinel://`` follows the primary its Sentinels name
+        (:mod:`orch_serv.store.sentinel`); ``memory://NAME`` opens the embedded in-process
+        store instead."""
         if url.startswith("memory://"):
             return cls(
                 embedded_client(url),
@@ -54,13 +57,16 @@ class RedisRunStore(RedisReads):
                 retention_seconds=retention_seconds,
                 clock=clock,
             )
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": timeout,
+            "health_check_interval": 30,
+        }
         try:
-            client = aioredis.Redis.from_url(
-                check_redis_url(url),
-                decode_responses=True,
-                socket_connect_timeout=timeout,
-                health_check_interval=30,
-            )
+            if is_sentinel_url(check_redis_url(url)):
+                client = sentinel_client(url, **options)
+            else:
+                client = aioredis.Redis.from_url(url, **options)
         except ValueError as exc:
             raise StoreError(f"invalid Redis URL: {exc}") from None
         try:
@@ -115,12 +121,13 @@ class RedisRunStore(RedisReads):
         """Apply one compare-and-set transition (one Lua call, one round trip)."""
         new = change.new
         terminal = new.state in TERMINAL_STATES
-        written = RunFields.of(change.fields)
-        fields = [[name, _dumps(value)] for name, value in written.stored()]
+        fields: list[str] = []
+        for name, value in RunFields.of(change.fields).stored():
+            fields += (name, _dumps(value))
         if change.step_name is not None:
-            fields.append([Field.STEP_NAME, change.step_name])
+            fields += (Field.STEP_NAME, change.step_name)
         if terminal:
-            fields.append([Field.FINISHED_AT, repr(round(change.now, 6))])
+            fields += (Field.FINISHED_AT, repr(round(change.now, 6)))
         expect = change.expect
         phase = new.phase or (Phase.DONE if terminal else None)
         if phase is None:
@@ -142,7 +149,7 @@ class RedisRunStore(RedisReads):
             new_phase=phase.value,
             clear_timers="1" if change.clear_timers else "0",
             ignored=_dumps(change.ignored.to_storage()) if change.ignored else "",
-            fields=[item for pair in fields for item in pair],
+            fields=fields,
             events=[_dumps(e.to_storage()) for e in change.events],
             statuses=change.statuses,
             timers_add=[x for member, due in change.timers_add for x in (member, due_ms(due))],
@@ -162,6 +169,8 @@ class RedisRunStore(RedisReads):
                 args=argv,
             ),
         )
+        if reply == _APPLIED:  # the usual answer, one string (cheaper to parse than six)
+            return _APPLIED_RESULT
         outcome, state, step, attempt, phase_now, reason = reply
         if outcome == Outcome.NOT_FOUND.value:
             return TransitionResult(Outcome.NOT_FOUND)
@@ -306,6 +315,10 @@ _COUNT_RECOVERY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 """
+
+
+_APPLIED = Outcome.APPLIED.value
+_APPLIED_RESULT = TransitionResult(Outcome.APPLIED)
 
 
 def _any(value: int | None) -> str:

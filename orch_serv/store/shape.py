@@ -48,6 +48,8 @@ class Field:
     RESULT: Final = "result"
     #: ``out:<step index>``: the output of a completed step that declares a compensation.
     OUTPUT_PREFIX: Final = "out:"
+    #: ``signal:<name>``: the data of a signal sent to the run (orch_serv.store.signals).
+    SIGNAL_PREFIX: Final = "signal:"
 
     @classmethod
     def output(cls, index: int) -> str:

@@ -67,9 +67,10 @@ async def deliver(
             await republish(routing_key, body, fit_short(message_id) or "", again, None)
 
         state = BatchState(len(parts), message.ack, give_back, message.reject)
+        shared = element_headers(message.headers)  # one copy for the batch: read-only
         await asyncio.gather(
             *(
-                run_guarded(handler, ElementDelivery(message, state, part, i), poison)
+                run_guarded(handler, ElementDelivery(message, state, part, i, shared), poison)
                 for i, part in enumerate(parts)
             )
         )
@@ -103,11 +104,17 @@ class BatchState:
         self._lock = asyncio.Lock()
 
     async def settle(
-        self, body: bytes, message_id: str | None, *, requeue: bool, reject: bool = False
+        self,
+        body: bytes,
+        message_id: str | Callable[[], str | None] | None,
+        *,
+        requeue: bool,
+        reject: bool = False,
     ) -> None:
-        """One element is done (or, with ``requeue``, given back; with ``reject``, refused)."""
+        """One element is done (or, with ``requeue``, given back; with ``reject``, refused).
+        ``message_id`` (or a function that finds it) is needed only to give it back."""
         if requeue:
-            await self._republish(body, message_id)
+            await self._republish(body, message_id() if callable(message_id) else message_id)
         async with self._lock:
             if self._left <= 0:
                 raise TransportError("batch element settled twice")
@@ -125,12 +132,20 @@ class ElementDelivery:
 
     __slots__ = ("_body", "_headers", "_index", "_message_id", "_parent", "_settled", "_state")
 
-    def __init__(self, parent: Delivery, state: BatchState, body: bytes, index: int) -> None:
+    def __init__(
+        self,
+        parent: Delivery,
+        state: BatchState,
+        body: bytes,
+        index: int,
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
         self._parent = parent
         self._state = state
         self._body = body
         self._index = index
-        self._headers = element_headers(parent.headers)
+        # shared by the elements of a batch (nobody writes it): made once per batch
+        self._headers = element_headers(parent.headers) if headers is None else headers
         self._message_id: str | None = None
         self._settled = False
 
@@ -179,7 +194,11 @@ class ElementDelivery:
         if self._settled:
             raise TransportError("batch element settled twice")
         self._settled = True
-        await self._state.settle(self._body, self.message_id, requeue=requeue, reject=reject)
+        # the id is looked up (a parse of the element) only if the element is given back
+        await self._state.settle(self._body, self._find_message_id, requeue=requeue, reject=reject)
+
+    def _find_message_id(self) -> str | None:
+        return self.message_id
 
     async def ack(self) -> None:
         """This element is done."""

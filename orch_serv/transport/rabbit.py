@@ -39,6 +39,7 @@ from orch_serv.transport.base import (
 from orch_serv.transport.batching import PublishBatcher, deliver
 from orch_serv.transport.deadletters import dead_letter_headers
 from orch_serv.transport.encodable import UnencodableMessage, check_encodable
+from orch_serv.transport.failover import connect_failover, split_urls
 from orch_serv.transport.guard import log, settle_notice
 from orch_serv.transport.rabbit_delivery import AMQP_ERRORS, RabbitConsumer, RabbitDelivery
 from orch_serv.transport.rabbit_dlq import RabbitDeadLetters
@@ -54,6 +55,11 @@ from orch_serv.transport.wiresafe import fit_short
 from orch_serv.urls import check_amqp_url, mask_url
 
 tolerant.install()
+
+#: What a failed connection attempt raises: the AMQP and socket errors, and the bare
+#: ``StopAsyncIteration`` aiormq lets out when the socket ends before the broker's first
+#: frame (a cut connection, a proxy with no broker behind it; found by the chaos suite).
+CONNECT_ERRORS = (*AMQP_ERRORS, aio_pika.exceptions.AMQPException, StopAsyncIteration)
 
 #: Deliveries of one message (quorum queues) after which the broker dead-letters it.
 DEFAULT_DELIVERY_LIMIT = 20
@@ -117,12 +123,12 @@ class RabbitTransport:
         ``status``) that must not create a namespace by a typo."""
         topology = Topology(namespace)
         try:
-            target = named(check_amqp_url(url), namespace)
+            targets = [named(u, namespace) for u in split_urls(check_amqp_url(url))]
         except ValueError as exc:
             raise TransportError(f"invalid RabbitMQ URL: {exc}") from None
         try:
-            connection = await aio_pika.connect_robust(target, timeout=timeout)
-        except (*AMQP_ERRORS, aio_pika.exceptions.AMQPException) as exc:
+            connection = await connect_failover(targets, timeout=timeout, errors=CONNECT_ERRORS)
+        except CONNECT_ERRORS as exc:
             raise TransportError(f"cannot connect to RabbitMQ at {mask_url(url)}: {exc}") from exc
         try:
             if declare:
@@ -148,6 +154,11 @@ class RabbitTransport:
             delivery_limit=delivery_limit,
             declare=declare,
         )
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        """The robust connection (a :class:`FailoverConnection` over the listed nodes)."""
+        return self._connection
 
     async def close(self) -> None:
         """Close the connection (and its channels); idempotent."""

@@ -43,6 +43,7 @@ OPERATIONS = [
     Op("GET", RUN, Scope.read, 404),
     Op("POST", f"{RUN}/cancel", Scope.operate, 404, {"reason": "x"}),
     Op("POST", f"{RUN}/retry", Scope.operate, 404),
+    Op("POST", f"{RUN}/signals/go", Scope.operate, 404, {"data": 1}),
     Op("GET", f"{RUN}/events", Scope.read, 404),
     Op("GET", f"{RUN}/events/stream", Scope.read, 404),
     Op("GET", "/v1/flows", Scope.read, 200),

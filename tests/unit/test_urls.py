@@ -83,3 +83,59 @@ def test_settings_normalise_the_log_level() -> None:
     assert Settings(log_level="debug").log_level == "DEBUG"
     with pytest.raises(ValidationError, match="unknown log level 'loud'"):
         Settings(log_level="loud")
+
+
+def test_a_list_of_rabbitmq_urls() -> None:
+    listed = "amqp://u:s3cret@rabbit-1:5672/, amqps://u:s3cret@rabbit-2:5671/"
+    assert check_amqp_url(listed) == listed
+    assert mask_url(listed) == "amqp://u:****@rabbit-1:5672/, amqps://u:****@rabbit-2:5671/"
+    assert Settings(amqp_url=listed).amqp_url == listed
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("amqp://u:s3cret@h1/,", "has an empty entry"),
+        ("amqp://u:s3cret@h1/,memory://x", "memory:// URL cannot be part of a list"),
+        ("amqp://u:s3cret@h1/,amqp:///", "'amqp:///' has no host"),
+        ("amqp://u:s3cret@h1/,redis://h2/", "is not a URL of amqp://"),
+    ],
+)
+def test_bad_lists_of_rabbitmq_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check_amqp_url(url)
+    assert message in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_a_sentinel_url() -> None:
+    from orch_serv.urls import SentinelUrl, parse_sentinel_url
+
+    url = "redis+sentinel://app:s3cret@s1:26380,s2/prod/3?sentinel_password=sp"
+    assert check_redis_url(url) == url
+    assert parse_sentinel_url(url) == SentinelUrl(
+        sentinels=(("s1", 26380), ("s2", 26379)),
+        service="prod",
+        db=3,
+        username="app",
+        password="s3cret",
+        sentinel_password="sp",
+    )
+    assert "s3cret" not in mask_url(url)
+    assert parse_sentinel_url("rediss+sentinel://:pw@s1/prod").tls
+    assert parse_sentinel_url("redis+sentinel://s1/prod").password is None
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+sentinel://:s3cret@s1:26379", "no service name"),
+        ("redis+sentinel://:s3cret@s1:26379/prod/zero", "expected /SERVICE or /SERVICE/DB"),
+        ("redis+sentinel://:s3cret@s1:port/prod", "'port' is not a port"),
+        ("redis+sentinel://:s3cret@:26379/prod", "without a host"),
+        ("redis+sentinel://:s3cret@s1/prod?timeout=3", "unknown option 'timeout'"),
+    ],
+)
+def test_bad_sentinel_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check_redis_url(url)
+    assert message in str(info.value) and "s3cret" not in str(info.value)

@@ -78,16 +78,30 @@ class CancelRequest(Strict):
     reason: str = Field("", max_length=1024, description="Recorded in the run's history.")
 
 
+class SignalRequest(Strict):
+    """A signal to a run (every member optional: an empty body, or none, is a bare signal)."""
+
+    data: Annotated[Any, AfterValidator(sendable)] = Field(
+        None,
+        description="JSON data of the signal: the output of the wait step it ends (null: "
+        "the step hands its input on).",
+    )
+
+
 class Waiting(BaseModel):
-    """What an active run's current step waits for: its queue as the broker sees it."""
+    """What an active run's current step waits for: its queue as the broker sees it, or (role
+    ``wait``) the condition of a wait step."""
 
     queue: str
-    role: Literal["orchestrator", "service"]
+    role: Literal["orchestrator", "service", "wait"]
     service: str | None = None
     exists: bool
     messages: int | None = None
     consumers: int | None = None
     hint: str | None = None
+    condition: str | None = Field(
+        None, description="At a wait step: what the run waits for (a signal, a chart state)."
+    )
 
 
 class RunError(BaseModel):

@@ -1,4 +1,4 @@
-"""``/v1/runs``: start a run, get one, list them, cancel and retry.
+"""``/v1/runs``: start a run, get one, list them, cancel, retry and signal it.
 
 A start goes through :class:`~orch_serv.orchestrator.client.Client`, as the CLI's does: the
 flow (or block) is resolved first, so an unknown name is a 404 listing the known ones
@@ -20,7 +20,14 @@ from orch_serv.api.tokens import Scope
 from orch_serv.api.v1.auth import auth_first
 from orch_serv.api.v1.cursor import decode_cursor, encode_cursor
 from orch_serv.api.v1.errors import problems
-from orch_serv.api.v1.models import MAX_PAGE, CancelRequest, RunList, RunStatus, StartRequest
+from orch_serv.api.v1.models import (
+    MAX_PAGE,
+    CancelRequest,
+    RunList,
+    RunStatus,
+    SignalRequest,
+    StartRequest,
+)
 from orch_serv.api.v1.respond import json_response, waiting
 from orch_serv.constants import RunState
 from orch_serv.exceptions import FlowNotFound
@@ -29,6 +36,13 @@ from orch_serv.store.base import CreateResult, NewRun, RunRecord, RunStore
 from orch_serv.store.redis_reads import RunQuery
 
 RunId = Annotated[str, Path(min_length=1, max_length=512, description="Run id.")]
+SignalName = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9_.\-]{1,128}$",
+        description="Signal name: 1-128 letters, digits, '_', '.' or '-'.",
+    ),
+]
 
 
 class _Witness:
@@ -180,6 +194,22 @@ def router(ctx: ApiContext) -> APIRouter:
     async def retry_run(run_id: RunId) -> Any:
         await _get(ctx, run_id)
         record = await (await ctx.backends.client()).retry(run_id)
+        return json_response(render.run_json(record))
+
+    @api.post(
+        "/runs/{run_id}/signals/{name}",
+        summary="Send a signal to a run (a wait step waiting for it moves on)",
+        response_model=RunStatus,
+        dependencies=operate,
+        responses=problems(400, 404, 409, 413),
+    )
+    async def signal_run(
+        run_id: RunId, name: SignalName, body: Annotated[SignalRequest | None, Body()] = None
+    ) -> Any:
+        request = body or SignalRequest()
+        limit = ctx.settings.max_message_bytes
+        client = Client(None, await ctx.backends.store(), max_message_bytes=limit)
+        record = await client.signal(run_id, name, request.data, component="api")
         return json_response(render.run_json(record))
 
     return api

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from orch_serv.exceptions import OrchServError
 from orch_serv.flow.block import Block
 from orch_serv.flow.flow import Flow, FlowBlock, FlowBuilder
+from orch_serv.flow.waits import DEFAULT_POLL, DEFAULT_SIGNAL_POLL, WaitForChart, WaitForSignal
 from orch_serv.flow.yamlflows.model import IMPORT_PATTERN, BlockDef, FlowDef, FlowsFile, StepDef
 from orch_serv.flow.yamlflows.text import FieldPath, YamlDocument
 from orch_serv.service.definition import Service, as_services
@@ -147,6 +148,57 @@ def _step(
     declared: dict[str, BlockDef],
     importer: Importer,
 ) -> FlowBlock:
+    if step.wait is not None:
+        block: Block = _wait(doc, path, step)
+    else:
+        block = _command_block(doc, path, step, blocks, declared)
+    pre = _hook(doc, (*path, "pre_hook"), step.pre_hook, importer)
+    post = _hook(doc, (*path, "post_hook"), step.post_hook, importer)
+    try:
+        return FlowBlock(
+            block,
+            pre,
+            post,
+            retry=step.retry,
+            timeouts=step.timeouts,
+            compensate=step.compensate,
+        )
+    except OrchServError as exc:
+        raise doc.error(path, str(exc)) from None
+
+
+def _wait(doc: YamlDocument, path: FieldPath, step: StepDef) -> Block:
+    wait = step.wait
+    assert wait is not None
+    try:
+        if wait.signal is not None:
+            return WaitForSignal(
+                wait.signal,
+                name=step.block,
+                timeout=wait.timeout,
+                poll=wait.poll or DEFAULT_SIGNAL_POLL,
+            )
+        assert wait.chart is not None and wait.state is not None
+        return WaitForChart(
+            wait.chart,
+            state=wait.state,
+            machine=wait.machine,
+            name=step.block,
+            timeout=wait.timeout,
+            poll=wait.poll or DEFAULT_POLL,
+        )
+    except (OrchServError, ValueError) as exc:
+        raise doc.error((*path, "wait"), str(exc)) from None
+
+
+def _command_block(
+    doc: YamlDocument,
+    path: FieldPath,
+    step: StepDef,
+    blocks: dict[str, Block],
+    declared: dict[str, BlockDef],
+) -> Block:
+    assert step.block is not None
     known = declared.get(step.block)
     if step.service is None:
         if known is None:
@@ -169,19 +221,7 @@ def _step(
                 f"block {step.block!r} of `blocks` runs {blocks[step.block].command!r} on "
                 f"{known.service!r}; use another block name for another command",
             )
-    pre = _hook(doc, (*path, "pre_hook"), step.pre_hook, importer)
-    post = _hook(doc, (*path, "post_hook"), step.post_hook, importer)
-    try:
-        return FlowBlock(
-            block,
-            pre,
-            post,
-            retry=step.retry,
-            timeouts=step.timeouts,
-            compensate=step.compensate,
-        )
-    except OrchServError as exc:
-        raise doc.error(path, str(exc)) from None
+    return block
 
 
 def _flow(

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from orch_serv.flow.policy import RetryPolicy, Timeouts
+from orch_serv.flow.waits import DEFAULT_POLL, DEFAULT_SIGNAL_POLL
 
 #: Names of flows, blocks, services and commands (they are in queue names and Redis keys).
 NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,128}$"
@@ -99,11 +100,53 @@ class BlockDef(_Strict):
     description: Description = None
 
 
-class StepDef(_Strict):
-    """One step of a flow: a block given inline (``block`` and ``service``), or a block of
-    ``blocks`` used by name (``block`` only), with this flow's own hooks and policies."""
+class WaitDef(_Strict):
+    """What a wait step holds the run for: a chart machine in a state (``chart``, ``state``,
+    optional ``machine``), or a signal sent to the run (``signal``)."""
 
-    block: Name = Field(description="The block's name; the step is named after it.")
+    chart: Name | None = Field(None, description="The chart whose machine is waited for.")
+    machine: Name | None = Field(
+        None, description="The chart's machine; left out, the chart's default machine."
+    )
+    state: Name | list[Name] | None = Field(
+        None, description="The state (or any of the states) the machine must be in."
+    )
+    signal: Name | None = Field(None, description="The signal the run waits for.")
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds the step waits at most (then it fails: StepTimeout)."
+    )
+    poll: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description=f"Seconds between two checks of the condition (default {DEFAULT_POLL:g} "
+        f"for a chart, {DEFAULT_SIGNAL_POLL:g} for a signal, which is also noticed at once).",
+    )
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> WaitDef:
+        if (self.chart is None) == (self.signal is None):
+            raise ValueError("a wait names either a `chart` (with a `state`) or a `signal`")
+        if self.chart is not None and not self.state:
+            raise ValueError("a chart wait names the `state` (or states) to wait for")
+        if self.signal is not None and (self.machine is not None or self.state is not None):
+            raise ValueError("a signal wait has no `machine` or `state`")
+        return self
+
+
+class StepDef(_Strict):
+    """One step of a flow: a block given inline (``block`` and ``service``), a block of
+    ``blocks`` used by name (``block`` only), or a wait (``wait``), with this flow's own hooks
+    and policies."""
+
+    block: Name | None = Field(
+        None,
+        description="The block's name; the step is named after it (for a wait: optional, "
+        "`wait_<chart or signal>` when left out).",
+    )
+    wait: WaitDef | None = Field(
+        None, description="Hold the run until a chart state or a signal (instead of a block)."
+    )
     service: Name | None = Field(
         None, description="The service; left out, the block is the one declared in `blocks`."
     )
@@ -114,6 +157,21 @@ class StepDef(_Strict):
     timeouts: StepTimeouts = None
     compensate: Compensate = None
     description: Description = None
+
+    @model_validator(mode="after")
+    def _block_or_wait(self) -> StepDef:
+        if self.wait is None:
+            if self.block is None:
+                raise ValueError("a step names a `block` (or is a `wait`)")
+            return self
+        given = [k for k in ("service", "command", "compensate", "timeouts") if getattr(self, k)]
+        if given:
+            raise ValueError(
+                f"a wait step has no `{given[0]}` (its limit is `wait.timeout`)"
+                if given[0] == "timeouts"
+                else f"a wait step has no `{given[0]}`"
+            )
+        return self
 
 
 class FlowDef(_Strict):
@@ -154,4 +212,12 @@ class FlowsFile(_Strict):
     )
 
 
-__all__ = ["IMPORT_PATTERN", "NAME_PATTERN", "BlockDef", "FlowDef", "FlowsFile", "StepDef"]
+__all__ = [
+    "IMPORT_PATTERN",
+    "NAME_PATTERN",
+    "BlockDef",
+    "FlowDef",
+    "FlowsFile",
+    "StepDef",
+    "WaitDef",
+]

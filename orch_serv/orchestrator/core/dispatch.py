@@ -18,6 +18,9 @@ from orch_serv.store.base import Event
 from orch_serv.store.timers import TimerId
 
 NO_RETRY = RetryPolicy()
+#: The timers of one attempt of a step (a wait step's: its next check as well).
+_ATTEMPT_TIMERS = (TimerKind.DISPATCH, TimerKind.HEARTBEAT, TimerKind.EXECUTION)
+_WAIT_TIMERS = (*_ATTEMPT_TIMERS, TimerKind.WAIT)
 #: The parametrised envelope class, made once (``Envelope[Any]`` is a lookup per use).
 _COMMAND = Envelope[Any]
 #: A command's ``created_at``: wall-clock time, what the envelope's default would take.
@@ -66,6 +69,8 @@ class Planner:
         if known is not None and known[0] is step:
             return known[1]
         limits = (step.timeouts or Timeouts()).over(self.defaults)
+        if step.wait is not None:  # no service picks a wait up: only its total clock applies
+            limits = Timeouts(total=limits.total)
         if len(self._limits) > 10_000:  # definitions come and go only with new versions
             self._limits.clear()
         self._limits[id(step)] = (step, limits)
@@ -120,6 +125,9 @@ class Planner:
             )
         if limits.total and attempt == 1:
             timers.append((self.timer(run_id, TimerKind.TOTAL, lane, step, 0), now + limits.total))
+        if step.wait is not None and not compensating:
+            # A wait sends no command (the engine holds it back): its first check is due now.
+            timers.append((self.timer(run_id, TimerKind.WAIT, lane, step, attempt), now))
         # Stored lean: the command id ({run_id}:{step}:{attempt}), the step's name and its
         # service follow from the run and its flow version (filled in when read).
         event = Event(
@@ -137,10 +145,8 @@ class Planner:
 
     def attempt_timers(self, run_id: str, lane: Lane, step: StepSpec, attempt: int) -> list[str]:
         """Every per-attempt timer member of (step, attempt), to clear when it ends."""
-        return [
-            self.timer(run_id, kind, lane, step, attempt)
-            for kind in (TimerKind.DISPATCH, TimerKind.HEARTBEAT, TimerKind.EXECUTION)
-        ]
+        kinds = _WAIT_TIMERS if step.wait is not None else _ATTEMPT_TIMERS
+        return [self.timer(run_id, kind, lane, step, attempt) for kind in kinds]
 
     def on_failure(
         self,

@@ -8,8 +8,8 @@
 -- clear_timers ('1'), ignored (JSON of the event recorded if the check fails, or ''), and the
 -- lists expect_states, fields (name, value pairs), events, statuses, timers_add (member,
 -- due ms pairs), timers_remove.
--- Reply, always six strings: outcome, state, step, attempt, phase, reason ('' = none); the
--- position is the run's current one (after a failed check) or previous one (once applied).
+-- Reply: once applied, the one string APPLIED; otherwise six strings: outcome, state, step,
+-- attempt, phase, reason ('' = none), the position being the run's current one.
 local cur = redis.call('HMGET', KEYS[1], 'state', 'step', 'attempt', 'phase', 'cause', 'key')
 if not cur[1] then
   return {OUTCOME.NOT_FOUND, '', '', '', '', ''}
@@ -93,4 +93,4 @@ elseif TERMINAL[cur[1]] and not finished then
     redis.call('PERSIST', key_ref(prefix, cur[6]))
   end
 end
-return {OUTCOME.APPLIED, cur[1], cur[2], cur[3], cur[4] or '', ''}
+return OUTCOME.APPLIED
