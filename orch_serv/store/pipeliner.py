@@ -62,17 +62,9 @@ class ScriptPipeliner:
         try:
             results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
             return
-        for (script, keys, args, future), result in zip(batch, results, strict=True):
-            if isinstance(result, NoScriptError):
-                await self._single(script, keys, args, future)  # loads the script again
-            elif isinstance(result, Exception):
-                future.set_exception(result)
-            elif not future.done():
-                future.set_result(result)
+        await self._settle(batch, results)
 
     async def _flush_direct(
         self, batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
@@ -81,10 +73,16 @@ class ScriptPipeliner:
             packed = [resp.evalsha(script.sha, keys, args) for script, keys, args, _ in batch]
             results = await resp.run_packed(self._client, packed, len(batch))
         except (RedisError, OSError) as exc:
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
             return
+        await self._settle(batch, results)
+
+    async def _settle(
+        self,
+        batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]],
+        results: Sequence[Any],
+    ) -> None:
+        """Hand each call its result (a script Redis no longer has is loaded again)."""
         for (script, keys, args, future), result in zip(batch, results, strict=True):
             if isinstance(result, NoScriptError):
                 await self._single(script, keys, args, future)  # loads the script again
@@ -106,3 +104,13 @@ class ScriptPipeliner:
             return
         if not future.done():
             future.set_result(result)
+
+
+def _fail(
+    batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]],
+    exc: BaseException,
+) -> None:
+    """Every call of a batch whose round trip failed gets the error."""
+    for *_, future in batch:
+        if not future.done():
+            future.set_exception(exc)

@@ -4,7 +4,6 @@ never touched). Stopped, and their directory removed, on exit."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,15 +14,10 @@ from pathlib import Path
 
 import redis
 
+from tests.api.server import free_port
+
 SERVICE = "osk"
 READY_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass

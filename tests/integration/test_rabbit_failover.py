@@ -23,6 +23,7 @@ from orch_serv.exceptions import PublishError, TransportError
 from orch_serv.settings import Settings
 from orch_serv.transport.failover import FailoverConnection
 from orch_serv.transport.rabbit import RabbitTransport
+from tests.api.server import free_port
 from tests.apps.pipeline import orchestrator
 from tests.conftest import eventually
 
@@ -31,14 +32,6 @@ pytestmark = pytest.mark.integration
 
 def node(port: int) -> str:
     return f"amqp://guest:guest@127.0.0.1:{port}/"
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest_asyncio.fixture
@@ -53,14 +46,14 @@ async def proxies() -> AsyncIterator[tuple[ProxyProcess, ProxyProcess]]:
 
 
 async def test_the_first_node_that_answers_is_used(settings: Settings) -> None:
-    listed = settings.model_copy(update={"amqp_url": f"{node(closed_port())},{node(5672)}"})
+    listed = settings.model_copy(update={"amqp_url": f"{node(free_port())},{node(5672)}"})
     async with open_backends(listed) as (transport, _):
         assert isinstance(transport, RabbitTransport)
         assert (await transport.queue_stats(transport.topology.dead_letter_queue)) is not None
 
 
 async def test_no_node_answering_is_a_clear_error(settings: Settings) -> None:
-    dead = f"amqp://guest:secret@127.0.0.1:{closed_port()}/,{node(closed_port())}"
+    dead = f"amqp://guest:secret@127.0.0.1:{free_port()}/,{node(free_port())}"
     with pytest.raises(TransportError) as caught:
         await RabbitTransport.connect(dead, namespace=settings.namespace, timeout=2)
     message = str(caught.value)
