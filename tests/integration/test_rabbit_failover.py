@@ -6,15 +6,16 @@ so runs that still succeed went through the failover."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import gc
+import json
 import socket
+import sys
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import uvloop
 
 from chaos.proxy import ProxyProcess
 from orch_serv.backends import open_backends
@@ -28,6 +29,7 @@ from tests.apps.pipeline import orchestrator
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def node(port: int) -> str:
@@ -91,22 +93,7 @@ async def test_a_lost_node_fails_over_to_the_next(
     gc.collect()  # the dropped connection's StreamWriter (as in test_reconnect.py)
 
 
-async def _attempts(port: int, namespace: str, count: int) -> collections.Counter[str]:
-    """What ``count`` connections to ``port`` raise, by exception type."""
-    raised: collections.Counter[str] = collections.Counter()
-    for _ in range(count):
-        try:
-            await RabbitTransport.connect(node(port), namespace=namespace, timeout=2)
-        except BaseException as exc:
-            raised[type(exc).__name__] += 1
-    gc.collect()  # aiormq's leftover StreamWriters (see the filter below), in this loop
-    return raised
-
-
-# aiormq (6.9) leaves the socket of such an attempt open (its StreamWriter is collected
-# unclosed): ignored here, as in test_reconnect.py.
-@pytest.mark.filterwarnings("ignore:unclosed:ResourceWarning")
-async def test_a_socket_closed_before_the_first_frame_is_a_clear_error(settings: Settings) -> None:
+async def test_a_socket_closed_before_the_first_frame_is_a_clear_error() -> None:
     """A listener that accepts and closes at once (a cut connection): on uvloop (the CLI's
     loop) aiormq then ends with a bare StopAsyncIteration, which must be a TransportError like
     any failed connection (found by the chaos suite)."""
@@ -128,7 +115,17 @@ async def test_a_socket_closed_before_the_first_frame_is_a_clear_error(settings:
     thread = threading.Thread(target=close_at_once, daemon=True)
     thread.start()
     try:
-        raised = await asyncio.to_thread(uvloop.run, _attempts(port, settings.namespace, 50))
+        attempts = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.integration.connect_attempts",
+            str(port),
+            "50",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await attempts.communicate()
+        raised = json.loads(out)
     finally:
         stop.set()
         thread.join(timeout=5)
