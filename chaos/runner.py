@@ -37,7 +37,7 @@ from orch_serv.orchestrator.client import Client
 from orch_serv.settings import LOCAL_AMQP_URL, LOCAL_REDIS_URL, Settings
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.store.shape import Field
-from orch_serv.transport.failover import split_urls
+from orch_serv.urls import split_urls
 
 Progress = Callable[[str], None]
 #: Terminal states as the run hash holds them (bytes or str, as the client decodes).

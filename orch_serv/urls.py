@@ -55,6 +55,11 @@ def _mask_one(url: str) -> str:
         return _USERINFO.sub(lambda m: f"{m.group('head')}{MASK}@", url)
 
 
+def split_urls(value: str) -> list[str]:
+    """The URLs of a comma-separated list (one URL is a list of one); blanks are ignored."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def check_amqp_url(url: str) -> str:
     """``url`` if it is a RabbitMQ URL aio-pika can use (``amqp://``, ``amqps://``), a
     comma-separated list of such URLs (the nodes to fail over between), or an embedded one

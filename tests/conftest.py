@@ -12,6 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from orch_serv.backends import open_backends
+from orch_serv.exceptions import OrchServError
+from orch_serv.orchestrator.client import Client
 from orch_serv.settings import Settings
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.transport.rabbit import RabbitTransport
@@ -98,6 +100,28 @@ async def eventually(
             if result:
                 return result
             await asyncio.sleep(interval)
+
+
+async def start_once_back(
+    client: Client,
+    body: Any,
+    *,
+    flow: str = "pipeline",
+    errors: tuple[type[BaseException], ...] = (OrchServError,),
+    timeout: float = 60.0,
+    interval: float = 0.2,
+) -> str:
+    """Start a run as soon as the backends take it again (after a dropped connection, a
+    failover): the start is tried again while it raises one of ``errors``."""
+
+    async def start() -> str | None:
+        try:
+            return await client.start(flow, body)
+        except errors:
+            return None  # still reconnecting / failing over
+
+    run_id: str = await eventually(start, timeout=timeout, interval=interval)
+    return run_id
 
 
 @pytest.fixture(params=["embedded", "real"])

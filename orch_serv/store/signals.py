@@ -20,7 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from orch_serv.constants import EventKind, Lane, RunState, TimerKind
+from orch_serv.constants import EventKind, RunState, TimerKind
 from orch_serv.exceptions import StoreError
 from orch_serv.store.base import Event, RunStore
 from orch_serv.store.keys import Keys
@@ -30,7 +30,7 @@ from orch_serv.store.timers import TimerId, due_ms
 
 SIGNAL_ARGS = ScriptArgs(scalars=("run_id", "field", "data", "event", "wait_mid", "now_ms"))
 #: The part of a wait timer's member between the run id and ``step|attempt``.
-WAIT_MID: Final = str(TimerId("", TimerKind.WAIT, Lane.RUN, 0, 0)).removesuffix("0|0")
+WAIT_MID: Final = TimerId.middle(TimerKind.WAIT)
 
 
 class SignalAnswer(StrEnum):

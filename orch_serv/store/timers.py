@@ -20,6 +20,12 @@ class TimerId:
     def __str__(self) -> str:
         return f"{self.run_id}|{self.kind.value}|{self.lane.value}|{self.step}|{self.attempt}"
 
+    @staticmethod
+    def middle(kind: TimerKind, lane: Lane = Lane.RUN) -> str:
+        """What a member of ``kind`` and ``lane`` has between its run id and
+        ``{step}|{attempt}`` (``|wait|run|``): how a Lua script builds one."""
+        return f"|{kind.value}|{lane.value}|"
+
     @classmethod
     def parse(cls, member: str) -> TimerId:
         """The inverse of ``str()``; raises ValueError for a foreign member."""

@@ -25,11 +25,6 @@ from orch_serv.logs import get_logger
 log = get_logger("transport")
 
 
-def split_urls(value: str) -> list[str]:
-    """The URLs of a comma-separated list (one URL is a list of one); blanks are ignored."""
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 class FailoverConnection(aio_pika.RobustConnection):
     """A robust connection whose every connection attempt after the first goes to the next
     URL of its list.
@@ -94,4 +89,4 @@ async def connect_failover(
     raise last
 
 
-__all__ = ["FailoverConnection", "connect_failover", "split_urls"]
+__all__ = ["FailoverConnection", "connect_failover"]

@@ -39,7 +39,7 @@ from orch_serv.transport.base import (
 from orch_serv.transport.batching import PublishBatcher, deliver
 from orch_serv.transport.deadletters import dead_letter_headers
 from orch_serv.transport.encodable import UnencodableMessage, check_encodable
-from orch_serv.transport.failover import connect_failover, split_urls
+from orch_serv.transport.failover import connect_failover
 from orch_serv.transport.guard import log, settle_notice
 from orch_serv.transport.rabbit_delivery import AMQP_ERRORS, RabbitConsumer, RabbitDelivery
 from orch_serv.transport.rabbit_dlq import RabbitDeadLetters
@@ -52,7 +52,7 @@ from orch_serv.transport.rabbit_setup import (
     queue_type,
 )
 from orch_serv.transport.wiresafe import fit_short
-from orch_serv.urls import check_amqp_url, mask_url
+from orch_serv.urls import check_amqp_url, mask_url, split_urls
 
 tolerant.install()
 

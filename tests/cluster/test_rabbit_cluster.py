@@ -15,13 +15,13 @@ import pytest
 import pytest_asyncio
 
 from orch_serv.constants import RunState
-from orch_serv.exceptions import OrchServError
 from orch_serv.settings import Settings
-from orch_serv.transport.failover import FailoverConnection, split_urls
+from orch_serv.transport.failover import FailoverConnection
 from orch_serv.transport.rabbit import RabbitTransport
+from orch_serv.urls import split_urls
 from tests.apps.pipeline import orchestrator
 from tests.cluster.conftest import harness
-from tests.conftest import REDIS_URL, cleanup, eventually, unique_name
+from tests.conftest import REDIS_URL, cleanup, start_once_back, unique_name
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -59,13 +59,7 @@ async def test_runs_go_on_when_the_node_in_use_stops(on_cluster: Settings) -> No
             result = await asyncio.to_thread(harness, "node-stop", "rabbit", stopped)
             assert result.returncode == 0, result.stderr
 
-            async def start_elsewhere() -> str | None:
-                try:
-                    return await running.start("pipeline", {"n": 2})
-                except OrchServError:
-                    return None  # still failing over
-
-            after = await eventually(start_elsewhere, timeout=120, interval=0.5)
+            after = await start_once_back(running, {"n": 2}, timeout=120, interval=0.5)
             record = await running.wait(after, timeout=120)
             assert connection.node != in_use
         assert record.state is RunState.SUCCEEDED

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,9 +14,9 @@ from pathlib import Path
 import redis
 
 from tests.api.server import free_port
+from tests.integration.cli_support import poll
 
 SERVICE = "osk"
-READY_SECONDS = 30.0
 
 
 @dataclass
@@ -93,16 +92,6 @@ class SentinelGroup:
                 process.wait(timeout=10)
 
 
-def until(what: str, check: object) -> None:
-    """Poll ``check()`` until it is true, failing after ``READY_SECONDS``."""
-    assert callable(check)
-    deadline = time.monotonic() + READY_SECONDS
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not {what} within {READY_SECONDS} s")
-        time.sleep(0.05)  # polling interval, not synchronisation
-
-
 def _replica_linked(port: int) -> bool:
     try:
         with redis.Redis(port=port, socket_timeout=1) as client:
@@ -131,10 +120,10 @@ def sentinel_group() -> Iterator[SentinelGroup]:
             group.start_redis(
                 group.replica_port, "--replicaof", "127.0.0.1", str(group.primary_port)
             )
-            until("replica linked", lambda: _replica_linked(group.replica_port))
+            poll("replica linked", lambda: _replica_linked(group.replica_port))
             group.start_sentinel()
-            until("sentinel naming the primary", lambda: group.primary() == group.primary_port)
-            until("sentinel knowing the replica", lambda: _replica_known(group))
+            poll("sentinel naming the primary", lambda: group.primary() == group.primary_port)
+            poll("sentinel knowing the replica", lambda: _replica_known(group))
             yield group
         finally:
             group.stop()

@@ -26,7 +26,7 @@ from orch_serv.transport.failover import FailoverConnection
 from orch_serv.transport.rabbit import RabbitTransport
 from tests.api.server import free_port
 from tests.apps.pipeline import orchestrator
-from tests.conftest import eventually
+from tests.conftest import start_once_back
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,13 +79,7 @@ async def test_a_lost_node_fails_over_to_the_next(
         assert isinstance(connection, FailoverConnection) and connection.node == 0
         await first.stop()  # the node in use dies: only the second one is left
 
-        async def start_after_failover() -> str | None:
-            try:
-                return await running.start("pipeline", {"n": 2})
-            except PublishError:
-                return None  # still reconnecting
-
-        after = await eventually(start_after_failover, timeout=60, interval=0.2)
+        after = await start_once_back(running, {"n": 2}, errors=(PublishError,))
         record = await running.wait(after, timeout=60)
         assert connection.node == 1
     assert record.state is RunState.SUCCEEDED

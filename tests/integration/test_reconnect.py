@@ -15,7 +15,7 @@ from orch_serv.settings import Settings
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.transport.rabbit import RabbitTransport
 from tests.apps.pipeline import orchestrator
-from tests.conftest import eventually
+from tests.conftest import start_once_back
 
 pytestmark = [
     pytest.mark.integration,
@@ -57,13 +57,7 @@ async def test_runs_go_on_after_the_broker_drops_the_connection(
         assert (await running.wait(before, timeout=30)).state is RunState.SUCCEEDED
         assert await asyncio.to_thread(_drop_connections_of, settings.namespace) >= 1
 
-        async def start_after_reconnect() -> str | None:
-            try:
-                return await running.start("pipeline", {"n": 2})
-            except PublishError:
-                return None  # still reconnecting
-
-        after = await eventually(start_after_reconnect, timeout=60, interval=0.2)
+        after = await start_once_back(running, {"n": 2}, errors=(PublishError,))
         record = await running.wait(after, timeout=60)
     assert record.state is RunState.SUCCEEDED
     assert record.result == {"n": 2, "trail": ["one", "two", "three"]}

@@ -12,13 +12,14 @@ import pytest
 import redis
 
 from orch_serv.constants import RunState
-from orch_serv.exceptions import OrchServError, StoreError
+from orch_serv.exceptions import StoreError
 from orch_serv.settings import Settings
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.transport.rabbit import RabbitTransport
 from tests.apps.pipeline import orchestrator
-from tests.conftest import eventually
-from tests.integration.sentinel_support import SentinelGroup, sentinel_group, until
+from tests.conftest import start_once_back
+from tests.integration.cli_support import poll
+from tests.integration.sentinel_support import SentinelGroup, sentinel_group
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +44,10 @@ async def test_the_store_follows_the_primary_through_a_failover(
                 assert primary.execute_command("WAIT", 1, 5000) == 1
             group.kill(group.primary_port)
             await asyncio.to_thread(
-                until, "replica promoted", lambda: group.primary() == group.replica_port
+                poll, "replica promoted", lambda: group.primary() == group.replica_port
             )
 
-            async def start_on_new_primary() -> str | None:
-                try:
-                    return await running.start("pipeline", {"n": 2})
-                except OrchServError:
-                    return None  # connections to the old primary still being dropped
-
-            after = await eventually(start_on_new_primary, timeout=60, interval=0.2)
+            after = await start_once_back(running, {"n": 2})  # old primary's links dropping
             record = await running.wait(after, timeout=60)
             assert record.state is RunState.SUCCEEDED
             assert record.result == {"n": 2, "trail": ["one", "two", "three"]}

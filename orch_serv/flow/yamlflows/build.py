@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from orch_serv.exceptions import OrchServError
 from orch_serv.flow.block import Block
 from orch_serv.flow.flow import Flow, FlowBlock, FlowBuilder
-from orch_serv.flow.waits import DEFAULT_POLL, DEFAULT_SIGNAL_POLL, WaitForChart, WaitForSignal
+from orch_serv.flow.waits import WaitForChart, WaitForSignal
 from orch_serv.flow.yamlflows.model import IMPORT_PATTERN, BlockDef, FlowDef, FlowsFile, StepDef
 from orch_serv.flow.yamlflows.text import FieldPath, YamlDocument
 from orch_serv.service.definition import Service, as_services
@@ -170,23 +170,15 @@ def _step(
 def _wait(doc: YamlDocument, path: FieldPath, step: StepDef) -> Block:
     wait = step.wait
     assert wait is not None
+    # left out, `poll` is the factory's own default (chart or signal)
+    options: dict[str, Any] = {"name": step.block, "timeout": wait.timeout}
+    if wait.poll is not None:
+        options["poll"] = wait.poll
     try:
         if wait.signal is not None:
-            return WaitForSignal(
-                wait.signal,
-                name=step.block,
-                timeout=wait.timeout,
-                poll=wait.poll or DEFAULT_SIGNAL_POLL,
-            )
+            return WaitForSignal(wait.signal, **options)
         assert wait.chart is not None and wait.state is not None
-        return WaitForChart(
-            wait.chart,
-            state=wait.state,
-            machine=wait.machine,
-            name=step.block,
-            timeout=wait.timeout,
-            poll=wait.poll or DEFAULT_POLL,
-        )
+        return WaitForChart(wait.chart, state=wait.state, machine=wait.machine, **options)
     except (OrchServError, ValueError) as exc:
         raise doc.error((*path, "wait"), str(exc)) from None
 
