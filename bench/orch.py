@@ -144,9 +144,10 @@ async def _prefill(store: Any, run_ids: list[str], count: int) -> None:
         for rid in ids:
             pipe.restore(keys.run(rid), ttl_ms, run_dump, replace=True)
             pipe.restore(keys.events(rid), ttl_ms, events_dump, replace=True)
-        scores = {rid: now for rid in ids}
-        pipe.zadd(keys.state_index("SUCCEEDED"), scores)
-        pipe.zadd(keys.flow_index("three"), scores)
+        for rid in ids:
+            shard = keys.of_run(rid)
+            pipe.zadd(shard.state_index("SUCCEEDED"), {rid: now})
+            pipe.zadd(shard.flow_index("three"), {rid: now})
         await pipe.execute()
 
 

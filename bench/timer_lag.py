@@ -60,12 +60,13 @@ async def measure(size: int, probes: int, spread: float) -> dict[str, Any]:
         store = running.store
         redis = store.redis  # type: ignore[attr-defined]
         far = int((time.time() + 3600) * 1000)
+        keys = store.keys  # type: ignore[attr-defined]
         for start in range(0, size, 10_000):
-            batch = {
-                f"background-{i}|deadline|run|0|0": far
-                for i in range(start, min(size, start + 10_000))
-            }
-            await redis.zadd(store.keys.timers, batch)  # type: ignore[attr-defined]
+            pipe = redis.pipeline(transaction=False)
+            for i in range(start, min(size, start + 10_000)):
+                run_id = f"background-{i}"
+                pipe.zadd(keys.timers_of(run_id), {f"{run_id}|deadline|run|0|0": far})
+            await pipe.execute()
         base = time.time() + 1.0
         run_ids = []
         for i in range(probes):
@@ -77,7 +78,10 @@ async def measure(size: int, probes: int, spread: float) -> dict[str, Any]:
             assert record.state is RunState.TIMED_OUT, record
             assert record.finished_at is not None and record.deadline is not None
             lags.append((record.finished_at - record.deadline) * 1000)
-        active = await redis.zcard(store.keys.timers)  # type: ignore[attr-defined]
+        pipe = redis.pipeline(transaction=False)
+        for shard in keys.every_shard:
+            pipe.zcard(shard.timers)
+        active = sum(await pipe.execute())
         keys = [k async for k in redis.scan_iter(match=f"{name}:*", count=10_000)]
         for i in range(0, len(keys), 1000):
             await redis.delete(*keys[i : i + 1000])

@@ -19,6 +19,7 @@ from orch_serv.exceptions import (
     TransportError,
 )
 from orch_serv.flow import Block, Flow, FlowBlock, FlowBuilder, FlowSpec
+from orch_serv.flow.groups import Map, Parallel
 from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.waits import WaitForChart, WaitForSignal
 from orch_serv.messages import Envelope, ErrorInfo, StatusInfo
@@ -83,12 +84,14 @@ __all__ = [
     "HandlerError",
     "IdempotencyConflict",
     "InvalidRunState",
+    "Map",
     "MessageKind",
     "MessageTooLarge",
     "NamespaceConflict",
     "NonRetryableError",
     "OrchServError",
     "Orchestrator",
+    "Parallel",
     "PublishError",
     "RetryAfter",
     "RetryPolicy",

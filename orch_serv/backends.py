@@ -30,6 +30,7 @@ async def open_store(
     return await RedisRunStore.connect(
         url,
         prefix=settings.key_prefix,
+        shards=settings.shards,
         retention_seconds=settings.retention_seconds,
         timeout=settings.connect_timeout_seconds,
         clock=clock,

@@ -95,6 +95,8 @@ class TimerKind(StrEnum):
     CHART = "chart"
     #: A wait step's next check of its condition (orch_serv.orchestrator.waits).
     WAIT = "wait"
+    #: A group step's next check of its members (orch_serv.orchestrator.groups).
+    GROUP = "group"
 
 
 class EventStatus(StrEnum):
@@ -127,6 +129,10 @@ class EventKind(StrEnum):
     RUN_STOPPED = "run_stopped"
     #: A signal sent to the run (a wait step of the run may be waiting for it).
     SIGNAL_RECEIVED = "signal_received"
+    #: A group step started members (child runs; the body says which).
+    MEMBERS_STARTED = "members_started"
+    #: A group step's join decided (the body counts its members by state).
+    GROUP_JOINED = "group_joined"
     COMPENSATION_DISPATCHED = "compensation_dispatched"
     COMPENSATION_COMPLETED = "compensation_completed"
     COMPENSATION_FAILED = "compensation_failed"

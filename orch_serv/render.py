@@ -7,6 +7,7 @@ Steps are numbered from 1 wherever a person reads them (tables: ``2/3 transform`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from orch_serv.constants import EventStatus, RunState
 from orch_serv.flow.spec import FlowSpec
+from orch_serv.orchestrator.members import GroupView
 from orch_serv.orchestrator.waiting import Waiting
 from orch_serv.store.base import Event, RunRecord
 from orch_serv.transport.base import DeadLetter
@@ -62,9 +64,12 @@ def step_label(step: int | None, total: int | None, name: str | None) -> str:
     return f"{where} {name or ''}".strip()
 
 
-def run_json(record: RunRecord, waiting: Waiting | None = None) -> dict[str, Any]:
+def run_json(
+    record: RunRecord, waiting: Waiting | None = None, groups: Sequence[GroupView] = ()
+) -> dict[str, Any]:
     """The status document: ``done``, ``id``, ``state``, ``status`` first, like Oslo's CLI;
-    with ``waiting``, what the run's current step waits for (queue depth, consumers, hint)."""
+    with ``waiting``, what the run's current step waits for (queue depth, consumers, hint);
+    with ``groups``, the members of its group steps."""
     document = {
         "done": record.done,
         "id": record.run_id,
@@ -89,6 +94,8 @@ def run_json(record: RunRecord, waiting: Waiting | None = None) -> dict[str, Any
     }
     if waiting is not None:
         document["waiting"] = waiting.to_json()
+    if groups:
+        document["groups"] = [g.to_json() for g in groups]
     return document
 
 

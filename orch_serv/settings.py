@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orch_serv.flow.policy import Timeouts
+from orch_serv.store.keys import DEFAULT_SHARDS, MAX_SHARDS
 from orch_serv.urls import check_amqp_url, check_redis_url
 from orch_serv.urls import mask_url as mask_url  # re-exported: settings errors use it
 
@@ -48,6 +49,14 @@ class Settings(BaseSettings):
         "orch_serv",
         pattern=r"^[A-Za-z0-9_.\-:]+$",
         description="Prefix of every Redis key.",
+    )
+    shards: int = Field(
+        DEFAULT_SHARDS,
+        ge=1,
+        le=MAX_SHARDS,
+        description="Shards the runs are spread over (each with its own Redis hash slot, timer "
+        "set and indexes). Fixed when a deployment first starts: every process of it must use "
+        "the same count (docs/operations.md, 'Shards').",
     )
     service_prefetch: int = Field(
         32,
@@ -100,6 +109,12 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Longest sleep of the timer loop (timers set by other replicas)."
     )
     timer_batch: int = Field(256, ge=1, description="Timers claimed per Redis round trip.")
+    shard_lease_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="An orchestrator replica claims the timers of the shards it holds a lease "
+        "on; a dead replica's shards are taken over by the others within this time.",
+    )
     stranded_after_seconds: float = Field(
         30.0,
         ge=0,

@@ -103,6 +103,7 @@ class FlowTestKit:
         store = await RedisRunStore.connect(
             url,
             prefix=self.settings.key_prefix,
+            shards=self.settings.shards,
             clock=self.clock,
             retention_seconds=self.settings.retention_seconds,
         )

@@ -80,11 +80,11 @@ def check_amqp_url(url: str) -> str:
 
 def check_redis_url(url: str) -> str:
     """``url`` if it is a Redis URL redis-py can use (``redis://``, ``rediss://``,
-    ``unix://``, ``redis+sentinel://``) or an embedded one (``memory://``); else
-    :class:`ValueError` naming the masked URL."""
-    if is_sentinel_url(url):
+    ``unix://``, ``redis+sentinel://``, ``redis+cluster://``) or an embedded one
+    (``memory://``); else :class:`ValueError` naming the masked URL."""
+    if is_sentinel_url(url) or is_cluster_url(url):
         try:
-            parse_sentinel_url(url)
+            parse_sentinel_url(url) if is_sentinel_url(url) else parse_cluster_url(url)
         except ValueError as exc:
             raise ValueError(f"{mask_url(url)!r}: {exc}") from None
         return url
@@ -154,12 +154,55 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
-def _host(text: str) -> tuple[str, int]:
+#: A Redis Cluster (orch_serv.store.cluster).
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+CLUSTER_PORT = 6379
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUrl:
+    """A parsed ``redis+cluster://`` URL: the nodes to discover the cluster from."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster."""
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    """The parts of a ``redis+cluster://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/0]``
+    URL; ``ValueError`` (without the password) for a malformed one."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in CLUSTER_SCHEMES:
+        raise ValueError("not a redis+cluster:// URL")
+    if "?" in rest:
+        raise ValueError("a redis+cluster:// URL takes no options")
+    netloc, _, path = rest.partition("/")
+    if path.strip("/") not in ("", "0"):
+        raise ValueError(f"a Redis Cluster has database 0 only, not /{path}")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at:
+        hosts, userinfo = netloc, ""
+    user, colon, password = userinfo.partition(":")
+    return ClusterUrl(
+        nodes=tuple(_host(h, CLUSTER_PORT, "cluster node") for h in hosts.split(",")),
+        username=unquote(user) or None,
+        password=unquote(password) if colon else None,
+        tls=scheme == "rediss+cluster",
+    )
+
+
+def _host(text: str, default_port: int = SENTINEL_PORT, what: str = "Sentinel") -> tuple[str, int]:
     host, colon, port = text.strip().rpartition(":")
     if not colon:
-        host, port = port, str(SENTINEL_PORT)
+        host, port = port, str(default_port)
     if not host:
-        raise ValueError(f"a Sentinel address without a host: {text!r}")
+        raise ValueError(f"a {what} address without a host: {text!r}")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{port!r} is not a port (in {text!r})")
     return host.strip("[]"), int(port)
@@ -168,7 +211,7 @@ def _host(text: str) -> tuple[str, int]:
 def _split(url: str, schemes: tuple[str, ...]) -> SplitResult:
     expected = ", ".join(f"{s}://" for s in schemes)
     if schemes == REDIS_SCHEMES:
-        expected += ", redis+sentinel://"
+        expected += ", redis+sentinel://, redis+cluster://"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number

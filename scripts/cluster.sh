@@ -45,7 +45,7 @@ redis_url() {
   local hosts=() port
   for port in "${REDIS_PORTS[@]}"; do hosts+=("127.0.0.1:$port"); done
   local IFS=,
-  echo "redis://${hosts[*]}"
+  echo "redis+cluster://${hosts[*]}"
 }
 
 amqp_urls() {

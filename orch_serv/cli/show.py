@@ -19,6 +19,7 @@ from orch_serv.cli.runs import outcome
 from orch_serv.cli.watch import follow
 from orch_serv.constants import RunState
 from orch_serv.orchestrator.client import Client
+from orch_serv.orchestrator.members import group_views
 
 _FORMAT = typer.Option("--format", help="table or json.")
 
@@ -54,10 +55,11 @@ def status(
             events = await client.events(run_id) if history else []
             async with QueueProbe(config) as probe:
                 waiting = await probe.waiting(record, store)
+            groups = await group_views(store, record, events)
         finally:
             await store.close()
         if fmt is Format.json:
-            document: Any = render.run_json(record, waiting)
+            document: Any = render.run_json(record, waiting, groups)
             if history:
                 document = {"run": document, "events": [render.event_json(e) for e in events]}
             out.print_json(render.dumps(document))
@@ -68,6 +70,9 @@ def status(
             out.print(render.status_table(record))
         for line in render.waiting_lines(waiting) if waiting else []:
             out.print(line, highlight=False)
+        for group in groups:
+            for line in group.lines():
+                out.print(line, highlight=False)
 
     run(main)
 

@@ -226,6 +226,14 @@ class Flow:
     def spec(cls) -> FlowSpec:
         """The flow's storable definition, with its version. Raises on a bad definition."""
         name, builder = cls._check_declared()
+        return cls._flow_spec(name, builder, cls.deadline)
+
+    @classmethod
+    def _flow_spec(cls, name: str, builder: FlowBuilder, deadline: float | None) -> FlowSpec:
+        """The spec of the chain ``builder`` named ``name`` (the flow's, or a branch's of one
+        of its group steps) with this flow's policies."""
+        from orch_serv.flow.groupflows import group_of  # it builds branches with this class
+
         names = cls._step_names(name, builder)
         steps = []
         for index, (fb, step_name) in enumerate(zip(builder.steps, names, strict=True)):
@@ -246,6 +254,7 @@ class Flow:
                     timeouts=fb.timeouts.over(cls.timeouts) if fb.timeouts else cls.timeouts,
                     compensate=fb.compensate,
                     wait=wait_of(fb.block, fb.compensate),
+                    group=group_of(cls, name, step_name, fb),
                 )
             )
         try:
@@ -253,7 +262,7 @@ class Flow:
                 kind="flow",
                 name=name,
                 steps=tuple(steps),
-                deadline=cls.deadline,
+                deadline=deadline,
                 status_model=getattr(cls.status_model, "name", cls.status_model),
             ).with_version()
         except ValidationError as exc:
@@ -262,8 +271,13 @@ class Flow:
     def compile(self) -> tuple[CompiledStep, ...]:
         """The steps with hooks resolved (string hooks bound to this flow instance)."""
         _, builder = self._check_declared()
+        return self.compile_chain(builder, self.spec())
+
+    def compile_chain(self, builder: FlowBuilder, spec: FlowSpec) -> tuple[CompiledStep, ...]:
+        """The steps of ``spec`` (built from ``builder``: the flow's, or a branch's) with
+        hooks resolved."""
         compiled = []
-        for fb, step in zip(builder.steps, self.spec().steps, strict=True):
+        for fb, step in zip(builder.steps, spec.steps, strict=True):
             pre = fb.pre_handler_function or fb.block.pre_handler_function
             post = fb.post_handler_function or fb.block.post_handler_function
             compiled.append(CompiledStep(step, self._bind(pre), self._bind(post)))
@@ -294,6 +308,12 @@ def wait_of(block: Block, compensate: str | None) -> WaitSpec | None:
 
 def block_spec(block: Block) -> FlowSpec:
     """A single block run as a one-step flow (orch_serv's ``target``)."""
+    from orch_serv.flow.groups import GroupBlock
+
+    if isinstance(block, GroupBlock):
+        raise FlowBlockException(
+            f"group step {block.name_block!r} cannot run on its own: put it in a flow"
+        )
     step = StepSpec(
         index=0,
         name=block.name_block,

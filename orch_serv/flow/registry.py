@@ -17,6 +17,7 @@ from orch_serv.exceptions import (
 )
 from orch_serv.flow.block import Block, as_block
 from orch_serv.flow.flow import CompiledStep, Flow, block_spec, block_steps
+from orch_serv.flow.groupflows import child_definitions
 from orch_serv.flow.spec import FlowSpec
 
 
@@ -62,6 +63,8 @@ class FlowRegistry:
     ) -> None:
         self._flows: dict[str, Definition] = {}
         self._blocks: dict[str, Definition] = {}
+        #: The flows the branches of group steps run (``<flow>~<step>~<branch>``).
+        self._branches: dict[str, Definition] = {}
         for item in _members(flows, Flow, "flows"):
             flow = self._as_flow(item)
             spec = type(flow).spec()
@@ -70,6 +73,8 @@ class FlowRegistry:
                     f"The flow name `{spec.name}` is not unique to this orchestrator"
                 )
             self._flows[spec.name] = Definition(spec, flow.compile())
+            for child, steps in child_definitions(flow):
+                self._branches[child.name] = Definition(child, steps)
         for item in _members(blocks, Block, "blocks"):
             block = as_block(item)
             if block.name_block in self._blocks:
@@ -93,7 +98,7 @@ class FlowRegistry:
         self.default_block = default_block
         self._by_version: dict[tuple[str, str, str], Definition] = {
             (d.spec.kind, d.spec.name, d.spec.version): d
-            for d in [*self._flows.values(), *self._blocks.values()]
+            for d in [*self._flows.values(), *self._branches.values(), *self._blocks.values()]
         }
 
     @staticmethod
@@ -113,8 +118,10 @@ class FlowRegistry:
         return list(self._blocks)
 
     def specs(self) -> list[FlowSpec]:
-        """Every flow and block spec, for publishing to the store."""
-        return [d.spec for d in [*self._flows.values(), *self._blocks.values()]]
+        """Every flow (with the flows of group branches) and block spec, for publishing to the
+        store."""
+        every = [*self._flows.values(), *self._branches.values(), *self._blocks.values()]
+        return [d.spec for d in every]
 
     def resolve(self, flow: str | None = None, target: str | None = None) -> Definition:
         """What a start request runs: a target wins over a flow; unknown names fall back to

@@ -8,6 +8,7 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from orch_serv.flow.groups import GroupSpec
 from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.waits import WaitSpec
 
@@ -31,6 +32,14 @@ class StepSpec(BaseModel):
     #: What a wait step waits for (:mod:`orch_serv.flow.waits`); None for a step that runs a
     #: command in a service. Left out of the version hash when None.
     wait: WaitSpec | None = None
+    #: The members a group step runs and how it joins them (:mod:`orch_serv.flow.groups`);
+    #: None for any other step. Left out of the version hash when None.
+    group: GroupSpec | None = None
+
+    @property
+    def kept(self) -> bool:
+        """Whether the orchestrators keep the step (a wait or a group: no service runs it)."""
+        return self.wait is not None or self.group is not None
 
 
 class FlowSpec(BaseModel):

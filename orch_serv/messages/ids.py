@@ -26,21 +26,26 @@ housekeeping); timers use their member (``store/timers.py``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from orch_serv.constants import Lane
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-def new_run_id() -> str:
+def new_run_id(accept: Callable[[str], bool] | None = None) -> str:
     """A random 128-bit run id in 22 base-62 characters (it is in every key and index entry
-    of the run, so shorter than hex pays off in memory)."""
-    value = uuid.uuid4().int
-    chars = []
-    for _ in range(22):
-        value, digit = divmod(value, 62)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
+    of the run, so shorter than hex pays off in memory); with ``accept``, the first such id
+    it accepts (a run started with an idempotency key must live in the key's shard)."""
+    while True:
+        value = uuid.uuid4().int
+        chars = []
+        for _ in range(22):
+            value, digit = divmod(value, 62)
+            chars.append(_ALPHABET[digit])
+        run_id = "".join(reversed(chars))
+        if accept is None or accept(run_id):
+            return run_id
 
 
 def command_id(run_id: str, step: int, attempt: int, lane: Lane = Lane.RUN) -> str:

@@ -13,7 +13,7 @@ message or timer at hand (kept in a context variable, one per delivery task).
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from orch_serv.constants import EventKind, MessageKind, TimerKind
@@ -111,12 +111,14 @@ def meter_store(store: RunStore, metrics: Metrics) -> None:
             _FLOW.set((record.flow, None))
         return record
 
-    async def remembered_due() -> float | None:
-        last_due[0] = due = await next_timer_due()
+    async def remembered_due(shards: Collection[int] | None = None) -> float | None:
+        last_due[0] = due = await next_timer_due(shards)
         return due
 
-    async def lagged_claim(now: float, lease: float, limit: int) -> list[tuple[str, int]]:
-        claimed = await claim_timers(now, lease, limit)
+    async def lagged_claim(
+        now: float, lease: float, limit: int, shards: Collection[int] | None = None
+    ) -> list[tuple[str, int]]:
+        claimed = await claim_timers(now, lease, limit, shards)
         due = last_due[0]
         if claimed and due is not None and due <= now:  # the timer the loop slept for
             metrics.timer_lag.observe(now - due)

@@ -22,7 +22,6 @@ from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages import ids
 from orch_serv.messages.codec import encode, headers_for
 from orch_serv.messages.envelope import Envelope
-from orch_serv.messages.ids import new_run_id
 from orch_serv.observability import tracing
 from orch_serv.orchestrator.cancel import send_cancel
 from orch_serv.orchestrator.core.dispatch import resume_message, start_message
@@ -124,7 +123,7 @@ class Client:
             raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
         transport = self._transport()
         spec = await self.resolve(flow, target)
-        run_id = new_run_id()
+        run_id = self.store.new_run_id(key)
         if traceparent is None:  # the caller's current span, when tracing is on: a link
             traceparent = tracing.current_traceparent()
         message = start_message(run_id, spec.kind, spec.name, spec.version, body, traceparent)
@@ -244,6 +243,7 @@ class Client:
         if result.outcome is not Outcome.APPLIED:
             raise InvalidRunState(f"run {run_id!r} finished before it could be cancelled")
         await send_cancel(transport, run_id)
+        await _poke_group(self.store, record, now)
         if comp is not None:
             await self._send(transport, self._resume(record, comp.index, 1, Lane.COMPENSATE))
         return await self.get(run_id)
@@ -343,6 +343,16 @@ class Client:
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait until the run is finished (raises TimeoutError)."""
         return await self.store.wait_finished(run_id, timeout)
+
+
+async def _poke_group(store: RunStore, record: RunRecord, now: float) -> None:
+    """A run cancelled at a group step: make the group's check due now, so that it cancels
+    the members still running (docs/groups.md)."""
+    from orch_serv.store.groups import joins_of
+    from orch_serv.store.redis_base import RedisBase
+
+    if isinstance(store, RedisBase):
+        await joins_of(store).poke(record.run_id, record.step, record.attempt, now)
 
 
 def unknown_name_message(kind: str, name: str, known: list[str]) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from orch_serv import observability
 from orch_serv.constants import Lane, MessageKind, TimerKind
 from orch_serv.exceptions import FlowNotFound, MsgException, StoreError, TransportError
+from orch_serv.flow.groups import BRANCH_MARK, GROUPS_SERVICE
 from orch_serv.flow.registry import Definition, FlowRegistry
 from orch_serv.flow.waits import WAITS_SERVICE
 from orch_serv.inflight import Inflight
@@ -46,9 +47,11 @@ from orch_serv.orchestrator.core import (
 )
 from orch_serv.orchestrator.definitions import Definitions
 from orch_serv.orchestrator.diagnose import dispatch_diagnosis
+from orch_serv.orchestrator.groups import Groups
 from orch_serv.orchestrator.housekeeping import Housekeeper
 from orch_serv.orchestrator.journal import log_outcome
 from orch_serv.orchestrator.presence import Presence, app_names
+from orch_serv.orchestrator.shards import shard_leases
 from orch_serv.orchestrator.status_models import record_status
 from orch_serv.orchestrator.steps import call_hook
 from orch_serv.orchestrator.timers import TimerLoop
@@ -103,14 +106,6 @@ class Engine:
         self.advance = Advance(self.planner)
         self.clocks = Clocks(self.planner)
         self.definitions = Definitions(registry, store)
-        self.timers = TimerLoop(
-            store,
-            self.on_timer,
-            clock=clock,
-            lease=settings.timer_lease_seconds,
-            poll=settings.timer_poll_seconds,
-            batch=settings.timer_batch,
-        )
         self.presence = Presence(
             store.replicas(transport.topology.namespace),
             app_names(registry.get_list_flows(), registry.get_list_blocks()),
@@ -118,8 +113,25 @@ class Engine:
             clock=clock,
             interval=settings.presence_interval_seconds,
         )
+        self.timers = TimerLoop(
+            store,
+            self.on_timer,
+            clock=clock,
+            lease=settings.timer_lease_seconds,
+            poll=settings.timer_poll_seconds,
+            batch=settings.timer_batch,
+            shards=shard_leases(store, self.presence, settings.shard_lease_seconds),
+        )
         self.waits = Waits(
             store, self.definitions, self._publish, clock=clock, poke=self.timers.poke
+        )
+        self.groups = Groups(
+            store,
+            self.definitions,
+            self._publish,
+            transport,
+            clock=clock,
+            poke=self.timers.poke,
         )
         self.housekeeper = Housekeeper(self)
         self._queue = ""
@@ -144,7 +156,7 @@ class Engine:
         self.presence.start()
         for spec in self.registry.specs():
             for step in spec.steps:
-                if step.wait is None:  # a wait has no service queue
+                if not step.kept:  # a wait or a group has no service queue
                     await self.transport.declare_service(step.service)
         self._queue = await self.transport.declare_orchestrator()
         if self.status_models and self.statuses is not None:
@@ -318,6 +330,9 @@ class Engine:
         if timer.kind is TimerKind.WAIT:  # a wait step's next check
             await self.waits.fire(timer)
             return
+        if timer.kind is TimerKind.GROUP:  # a group step's next check of its members
+            await self.groups.fire(timer)
+            return
         record = await self.store.get_run(timer.run_id)
         if record is None or record.state.terminal:
             return
@@ -374,6 +389,8 @@ class Engine:
             return None
         if change.timers_add:
             self.timers.poke(min(due for _, due in change.timers_add))
+        elif change.new.state.terminal and BRANCH_MARK in change.run_id:
+            self.timers.poke(change.now)  # a group member ended: its group's check is due
         log_outcome(change)
         if decision.cancel is not None:
             await send_notice(self.transport, decision.cancel)
@@ -384,8 +401,8 @@ class Engine:
         topology = self.transport.topology
         if message.kind is MessageKind.COMMAND:
             assert message.service is not None
-            if message.service == WAITS_SERVICE:
-                return  # a wait sends no command: its timer (set by the dispatch) checks it
+            if message.service in (WAITS_SERVICE, GROUPS_SERVICE):
+                return  # a wait or a group sends no command: its timer (set at dispatch) checks it
             routing_key = topology.service_key(message.service)
         else:
             routing_key = topology.orchestrator_key

@@ -77,6 +77,11 @@ class Presence:
                 raise NamespaceConflict(_conflict_message(self, other, now))
         await self._replicas.announce(self._me(), ttl=self.horizon)
 
+    async def live_count(self) -> int:
+        """How many replicas of the namespace are alive (this one included once announced)."""
+        now = self._clock()
+        return len(await self._replicas.live(now=now, seen_after=now - self.horizon))
+
     def start(self) -> None:
         """Refresh the announcement in the background."""
         self._task.start()

@@ -1,8 +1,10 @@
 """The timer loop: claims due timers from the store with a lease and hands them to the engine.
 
-It sleeps until the earliest due timer (an in-process timer, not a busy poll), is woken
-early when this process sets a nearer timer, and wakes at least every ``poll`` seconds to
-pick up timers that other replicas set or left behind when they died.
+With shard leases (:mod:`orch_serv.orchestrator.shards`) it claims the timers of the shards
+this replica holds; without, those of every shard. It sleeps until the earliest due timer
+(an in-process timer, not a busy poll), is woken early when this process sets a nearer
+timer, and wakes at least every ``poll`` seconds to pick up timers that other replicas set
+or left behind when they died.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from orch_serv.background import Background
 from orch_serv.exceptions import OrchServError
 from orch_serv.logs import get_logger
+from orch_serv.orchestrator.shards import ShardLeases
 from orch_serv.store.base import RunStore
 from orch_serv.store.timers import TimerId
 
@@ -35,8 +38,12 @@ class TimerLoop:
         poll: float = 1.0,
         batch: int = 256,
         concurrency: int = 64,
+        shards: ShardLeases | None = None,
     ) -> None:
         self.store = store
+        #: The shards whose timers this loop claims (None: every shard).
+        self.shards = shards
+        self._held: frozenset[int] | None = None
         self.handler = handler
         self.clock = clock
         self.lease = lease
@@ -57,6 +64,8 @@ class TimerLoop:
         await self._task.stop()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self.shards is not None:
+            await self.shards.release()
 
     @property
     def busy(self) -> bool:
@@ -81,7 +90,9 @@ class TimerLoop:
 
     async def tick(self) -> int:
         """Claim what is due now and start handling it; returns how many were claimed."""
-        claimed = await self.store.claim_timers(self.clock(), self.lease, self.batch)
+        if self.shards is not None:
+            self._held = await self.shards.current()
+        claimed = await self.store.claim_timers(self.clock(), self.lease, self.batch, self._held)
         for member, lease_ms in claimed:
             await self._slots.acquire()
             task = asyncio.create_task(self._handle(member, lease_ms))
@@ -92,7 +103,7 @@ class TimerLoop:
     async def _sleep(self, cap: float | None = None) -> None:
         now = self.clock()
         try:
-            due = await self.store.next_timer_due()
+            due = await self.store.next_timer_due(self._held)
         except OrchServError as exc:  # Redis away (a failover): look again after the cap
             log.warning("timer_loop_error", error=str(exc))
             due = None

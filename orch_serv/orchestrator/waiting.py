@@ -95,6 +95,10 @@ async def waiting_for(record: RunRecord, store: RunStore, transport: Transport) 
         wait = spec.steps[record.step].wait
         if wait is not None:  # in no queue: the orchestrators check it
             return Waiting("", "wait", None, None, None, condition=condition(wait))
+        group = spec.steps[record.step].group
+        if group is not None:  # in no queue: its members are runs of their own
+            what = f"{group.kind} group ({group.join}): its member runs"
+            return Waiting("", "wait", None, None, None, condition=what)
         service = spec.steps[record.step].service
         queue, role = topology.service_queue(service), "service"
     else:

@@ -8,7 +8,7 @@ adds the statuses and moves the indexes. A reply that fails the check is recorde
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -58,6 +58,8 @@ KIND_CODES = {
     EventKind.LATE_RESULT: "lr",
     EventKind.RUN_STOPPED: "rp",
     EventKind.SIGNAL_RECEIVED: "sg",
+    EventKind.MEMBERS_STARTED: "ms",
+    EventKind.GROUP_JOINED: "gj",
     EventKind.COMPENSATION_DISPATCHED: "cd",
     EventKind.COMPENSATION_COMPLETED: "cc",
     EventKind.COMPENSATION_FAILED: "cf",
@@ -337,6 +339,10 @@ class RunStore(Protocol):
     async def defaults(self) -> tuple[str | None, str | None]:
         """The registered default flow and default block."""
 
+    def new_run_id(self, key: str | None = None) -> str:
+        """A fresh run id for a run started with ``key`` (or none): :meth:`create_run` needs
+        a keyed run's id to come from here."""
+
     async def create_run(self, new: NewRun) -> CreateResult:
         """Create a run, or return the existing one with the same key."""
 
@@ -350,14 +356,17 @@ class RunStore(Protocol):
         """Record that a service started (or still works on) a step: STARTED, BEAT, STALE or
         NOT_FOUND."""
 
-    async def claim_timers(self, now: float, lease: float, limit: int) -> list[tuple[str, int]]:
-        """Claim due timers (re-scored to ``now + lease``); returns (member, lease end ms)."""
+    async def claim_timers(
+        self, now: float, lease: float, limit: int, shards: Collection[int] | None = None
+    ) -> list[tuple[str, int]]:
+        """Claim due timers (re-scored to ``now + lease``) of ``shards`` (None: every shard),
+        at most ``limit`` per shard; returns (member, lease end ms)."""
 
     async def release_timer(self, member: str, lease_ms: int) -> None:
         """Remove a handled timer unless it was set again meanwhile."""
 
-    async def next_timer_due(self) -> float | None:
-        """Due time (s) of the earliest timer, or None."""
+    async def next_timer_due(self, shards: Collection[int] | None = None) -> float | None:
+        """Due time (s) of the earliest timer of ``shards`` (None: every shard), or None."""
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None."""

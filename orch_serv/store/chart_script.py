@@ -25,6 +25,7 @@ COUNT_PREFIX: Final = "n:"
 
 CHART_ARGS = ScriptArgs(
     scalars=(
+        "base",
         "prefix",
         "run_id",
         "mode",

@@ -36,7 +36,7 @@ from orch_serv.store.chart_script import (
     chart_timer,
     machine_run_id,
 )
-from orch_serv.store.keys import Keys
+from orch_serv.store.keys import DEFAULT_SHARDS, Keys
 from orch_serv.store.redis_base import RedisBase, lua
 from orch_serv.store.shape import Field
 from orch_serv.store.timers import TimerId, due_ms
@@ -81,10 +81,15 @@ class ChartStore:
     """Charts and machines on a Redis client (the run store's, see :meth:`of`)."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str, *, clock: Callable[[], float] = time.time
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        shards: int = DEFAULT_SHARDS,
     ) -> None:
         self._redis = client
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, shards)
         self.prefix = prefix
         self.clock = clock
         self._script = client.register_script(chart_prelude() + lua("chart_put.lua", CHART_ARGS))
@@ -92,7 +97,7 @@ class ChartStore:
     @classmethod
     def of(cls, store: RedisBase) -> ChartStore:
         """The charts of a run store (same client, key prefix and clock)."""
-        return cls(store.redis, store.keys.prefix, clock=store.clock)
+        return cls(store.redis, store.keys.prefix, clock=store.clock, shards=store.keys.shards)
 
     # -- keys --------------------------------------------------------------------------------
     @property
@@ -217,10 +222,12 @@ class ChartStore:
 
     async def machines(self, chart: str, limit: int = 1000) -> list[Machine]:
         """The machines of ``chart`` (most recently created first)."""
-        ids = await _call(
-            "list_machines",
-            self._redis.zrevrange(self.keys.flow_index(chart), 0, limit - 1),
-        )
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in self.keys.every_shard:
+            pipe.zrevrange(shard.flow_index(chart), 0, limit - 1, withscores=True)
+        pages = await _call("list_machines", pipe.execute())
+        newest = sorted(((s, r) for page in pages for r, s in page), reverse=True)[:limit]
+        ids = [run_id for _, run_id in newest]
         found = []
         for run_id in ids:
             name, at, machine = str(run_id).partition("@")
@@ -243,7 +250,7 @@ class ChartStore:
         version: str = "",
     ) -> StateAnswer:
         now = self.clock()
-        keys = self.keys
+        keys = self.keys.of_run(run_id)
         reply = await _call(
             f"chart_{mode.value}",
             self._script(
@@ -255,6 +262,7 @@ class ChartStore:
                     keys.run_timers(run_id),
                 ],
                 args=CHART_ARGS.argv(
+                    base=keys.base,
                     prefix=self.prefix,
                     run_id=run_id,
                     mode=mode.value,

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Self, cast
 
 import redis.asyncio as aioredis
@@ -23,6 +24,8 @@ from orch_serv.store.base import (
     TransitionResult,
 )
 from orch_serv.store.embedded import embedded_client
+from orch_serv.store.groups import join_of
+from orch_serv.store.keys import DEFAULT_SHARDS
 from orch_serv.store.lineage import lineage_paths
 from orch_serv.store.redis_base import dumps as _dumps
 from orch_serv.store.redis_reads import RedisReads
@@ -30,7 +33,7 @@ from orch_serv.store.replicas import RedisReplicas
 from orch_serv.store.sentinel import sentinel_client
 from orch_serv.store.shape import TRANSITION_ARGS, Field, RunFields
 from orch_serv.store.timers import TimerId, due_ms
-from orch_serv.urls import check_redis_url, is_sentinel_url, mask_url
+from orch_serv.urls import check_redis_url, is_cluster_url, is_sentinel_url, mask_url
 
 
 class RedisRunStore(RedisReads):
@@ -45,18 +48,24 @@ class RedisRunStore(RedisReads):
         retention_seconds: int = 7 * 24 * 3600,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        shards: int = DEFAULT_SHARDS,
     ) -> Self:
         """Connect to ``url`` and check that Redis answers (fails fast if it does not).
         ``redis+sentinel://`` follows the primary its Sentinels name
-        (:mod:`orch_serv.store.sentinel`); ``memory://NAME`` opens the embedded in-process
-        store instead."""
+        (:mod:`orch_serv.store.sentinel`), ``redis+cluster://`` talks to a Redis Cluster
+        (:mod:`orch_serv.store.cluster`); ``memory://NAME`` opens the embedded in-process
+        store instead. ``shards``: see :class:`~orch_serv.store.keys.Keys` (a deployment's
+        count is fixed: another one raises :class:`StoreError`)."""
         if url.startswith("memory://"):
-            return cls(
+            store = cls(
                 embedded_client(url),
                 prefix=prefix,
                 retention_seconds=retention_seconds,
                 clock=clock,
+                shards=shards,
             )
+            await store.check_shards()
+            return store
         options: dict[str, Any] = {
             "decode_responses": True,
             "socket_connect_timeout": timeout,
@@ -65,6 +74,10 @@ class RedisRunStore(RedisReads):
         try:
             if is_sentinel_url(check_redis_url(url)):
                 client = sentinel_client(url, **options)
+            elif is_cluster_url(url):
+                from orch_serv.store.cluster import cluster_client
+
+                client = cluster_client(url, **options)
             else:
                 client = aioredis.Redis.from_url(url, **options)
         except ValueError as exc:
@@ -74,7 +87,15 @@ class RedisRunStore(RedisReads):
         except (RedisError, OSError) as exc:
             await client.aclose()
             raise StoreError(f"cannot connect to Redis at {mask_url(url)}: {exc}") from exc
-        return cls(client, prefix=prefix, retention_seconds=retention_seconds, clock=clock)
+        store = cls(
+            client, prefix=prefix, retention_seconds=retention_seconds, clock=clock, shards=shards
+        )
+        try:
+            await store.check_shards()
+        except BaseException:
+            await store.close()
+            raise
+        return store
 
     # -- runs --------------------------------------------------------------------------------
     async def create_run(self, new: NewRun) -> CreateResult:
@@ -97,13 +118,18 @@ class RedisRunStore(RedisReads):
         flat: list[Any] = [x for kv in fields.items() for x in kv]
         deadline = TimerId(new.run_id, TimerKind.DEADLINE)
         rid = new.run_id
+        if new.key and self.keys.key_shard(new.key) != self.keys.shard(rid):
+            raise ValueError(
+                f"run {rid!r} is not in the shard of its idempotency key {new.key!r}: a run "
+                "started with a key takes its id from the store's new_run_id(key)"
+            )
         created, run_id, state = await self._call(
             "create_run",
             self._pipelined(
                 self._create,
                 keys=self.keys.with_timers(rid),
                 args=[
-                    self.keys.prefix,
+                    self.keys.base(rid),
                     rid,
                     new.key or "",
                     repr(round(new.now, 6)),
@@ -133,7 +159,10 @@ class RedisRunStore(RedisReads):
         if phase is None:
             raise ValueError("a transition to an active state needs a phase")
         rid = change.run_id
+        shard = self.keys.of_run(rid)
+        join = join_of(self.keys, rid) if terminal else None
         argv = TRANSITION_ARGS.argv(
+            base=shard.base,
             prefix=self.keys.prefix,
             run_id=rid,
             cause=change.cause,
@@ -149,6 +178,8 @@ class RedisRunStore(RedisReads):
             new_phase=phase.value,
             clear_timers="1" if change.clear_timers else "0",
             ignored=_dumps(change.ignored.to_storage()) if change.ignored else "",
+            join_member=join.member if join else "",
+            join_timer=join.timer if join else "",
             fields=fields,
             events=[_dumps(e.to_storage()) for e in change.events],
             statuses=change.statuses,
@@ -160,11 +191,12 @@ class RedisRunStore(RedisReads):
             self._pipelined(
                 self._transition,
                 keys=[
-                    self.keys.run(rid),
-                    self.keys.events(rid),
-                    self.keys.statuses(rid),
-                    self.keys.timers,
-                    self.keys.run_timers(rid),
+                    shard.run(rid),
+                    shard.events(rid),
+                    shard.statuses(rid),
+                    shard.timers,
+                    shard.run_timers(rid),
+                    *((join.key,) if join else ()),
                 ],
                 args=argv,
             ),
@@ -207,31 +239,41 @@ class RedisRunStore(RedisReads):
             )
         )
 
-    async def claim_timers(self, now: float, lease: float, limit: int) -> list[tuple[str, int]]:
-        """Claim due timers with a lease; returns (member, lease end ms) pairs."""
+    async def claim_timers(
+        self, now: float, lease: float, limit: int, shards: Collection[int] | None = None
+    ) -> list[tuple[str, int]]:
+        """Claim due timers with a lease, from ``shards`` (default: every shard), at most
+        ``limit`` per shard; returns (member, lease end ms) pairs."""
         lease_ms = due_ms(now + lease)
-        raw = await self._call(
-            "claim_timers",
-            self._claim(keys=[self.keys.timers], args=[due_ms(now), lease_ms, limit]),
-        )
-        return [(raw[i], lease_ms) for i in range(0, len(raw), 2)]
+        wanted = range(self.keys.shards) if shards is None else shards
+        calls = [
+            self._pipelined(
+                self._claim, keys=[self.keys.of(n).timers], args=[due_ms(now), lease_ms, limit]
+            )
+            for n in wanted
+        ]
+        raws = await self._call("claim_timers", asyncio.gather(*calls))
+        return [(raw[i], lease_ms) for raw in raws for i in range(0, len(raw), 2)]
 
     async def release_timer(self, member: str, lease_ms: int) -> None:
         """Remove a handled timer unless it was set again meanwhile."""
         run_id = member.split("|", 1)[0]
+        shard = self.keys.of_run(run_id)
         await self._call(
             "release_timer",
-            self._release(
-                keys=[self.keys.timers, self.keys.run_timers(run_id)], args=[member, lease_ms]
-            ),
+            self._release(keys=[shard.timers, shard.run_timers(run_id)], args=[member, lease_ms]),
         )
 
-    async def next_timer_due(self) -> float | None:
-        """Due time of the earliest timer (seconds), or None when there is none."""
-        first = await self._call(
-            "next_timer", self._redis.zrange(self.keys.timers, 0, 0, withscores=True)
-        )
-        return float(first[0][1]) / 1000 if first else None
+    async def next_timer_due(self, shards: Collection[int] | None = None) -> float | None:
+        """Due time of the earliest timer of ``shards`` (default: every shard), in seconds, or
+        None when there is none."""
+        wanted = range(self.keys.shards) if shards is None else shards
+        pipe = self._redis.pipeline(transaction=False)
+        for n in wanted:
+            pipe.zrange(self.keys.of(n).timers, 0, 0, withscores=True)
+        firsts = await self._call("next_timer", pipe.execute()) if wanted else []
+        dues = [float(first[0][1]) for first in firsts if first]
+        return min(dues) / 1000 if dues else None
 
     async def record_event(
         self,
@@ -247,12 +289,13 @@ class RedisRunStore(RedisReads):
         lookup of a run by a path."""
         if paths is None:
             paths = lineage_paths(event.body) if event.kind is EventKind.STATUS else ()
-        keys = [self.keys.run(run_id), self.keys.events(run_id), self.keys.statuses(run_id)]
+        shard = self.keys.of_run(run_id)
+        keys = [shard.run(run_id), shard.events(run_id), shard.statuses(run_id)]
         state = await self._call(
             "record_event",
             self._pipelined(
                 self._record,
-                keys=keys + [self.keys.path_index(p) for p in paths],
+                keys=keys + [shard.path_index(p) for p in paths],
                 args=[_dumps(event.to_storage()), status or "", repr(event.time), run_id],
             ),
         )
@@ -287,13 +330,11 @@ class RedisRunStore(RedisReads):
         now = self.clock() if now is None else now
         horizon = now - self.retention_ms / 1000
         removed = 0
-        indexes = [self.keys.state_index(s.value) for s in TERMINAL_STATES]
-        indexes += [
-            k async for k in self._redis.scan_iter(match=self.keys.flow_index("*"), count=1000)
-        ]
-        indexes += [
-            k async for k in self._redis.scan_iter(match=self.keys.path_index("*"), count=1000)
-        ]
+        indexes: list[str] = []
+        for shard in self.keys.every_shard:
+            indexes += [shard.state_index(s.value) for s in TERMINAL_STATES]
+            for pattern in (shard.flow_index("*"), shard.path_index("*")):
+                indexes += [k async for k in self._redis.scan_iter(match=pattern, count=1000)]
         for index in indexes:
             ids = await self._call(
                 "housekeeping", self._redis.zrangebyscore(index, "-inf", horizon)

@@ -15,7 +15,8 @@ from redis.exceptions import RedisError
 
 from orch_serv.exceptions import StoreError
 from orch_serv.flow.spec import FlowSpec
-from orch_serv.store.keys import Keys
+from orch_serv.messages import ids
+from orch_serv.store.keys import DEFAULT_SHARDS, Keys
 from orch_serv.store.pipeliner import ScriptPipeliner
 from orch_serv.store.shape import TRANSITION_ARGS, ScriptArgs, lua_prelude
 
@@ -42,10 +43,11 @@ class RedisBase:
         prefix: str = "orch_serv",
         retention_seconds: int = 7 * 24 * 3600,
         clock: Callable[[], float] = time.time,
+        shards: int = DEFAULT_SHARDS,
     ) -> None:
         self._redis = client
         self.clock = clock
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, shards)
         self.retention_ms = retention_seconds * 1000
         self._create = client.register_script(lua("create_run.lua"))
         self._transition = client.register_script(lua("transition.lua", TRANSITION_ARGS))
@@ -74,6 +76,32 @@ class RedisBase:
         """The underlying client (for tests and housekeeping tools)."""
         return self._redis
 
+    async def check_shards(self, *, record: bool = False) -> None:
+        """Refuse a shard count other than the one the deployment's runs are kept in: runs
+        are found by the shard their id maps to, so the count never changes once the first
+        definitions are registered (``record``: the count is recorded then; see
+        docs/operations.md, "Shards")."""
+        op: Any
+        if record:
+            op = self._redis.eval(_RECORD_SHARDS, 1, self.keys.meta, str(self.keys.shards))
+        else:
+            op = self._redis.hget(self.keys.meta, "shards")
+        stored = await self._call("check_shards", op)
+        if stored is not None and int(stored) != self.keys.shards:
+            raise StoreError(
+                f"the runs under key prefix {self.keys.prefix!r} are kept in {stored} shards, "
+                f"not {self.keys.shards}: set ORCH_SERV_SHARDS={stored} (a deployment's shard "
+                "count is fixed when it first starts; see docs/operations.md, 'Shards')"
+            )
+
+    def new_run_id(self, key: str | None = None) -> str:
+        """A fresh run id; with an idempotency ``key``, one in the key's shard (where the
+        key's reference to its run lives: both are written by one script)."""
+        if key is None:
+            return ids.new_run_id()
+        shard, keys = self.keys.key_shard(key), self.keys
+        return ids.new_run_id(lambda run_id: keys.shard(run_id) == shard)
+
     def _pipelined(self, script: Any, *, keys: list[Any], args: list[Any]) -> Any:
         return self._pipeliner.call(script, keys, args)
 
@@ -88,7 +116,9 @@ class RedisBase:
     async def register_specs(
         self, specs: Sequence[FlowSpec], *, default_flow: str | None, default_block: str | None
     ) -> None:
-        """Publish definitions; each version stays readable for the runs pinned to it."""
+        """Publish definitions; each version stays readable for the runs pinned to it. The
+        first registration records the deployment's shard count."""
+        await self.check_shards(record=True)
         current = {f"{s.kind}:{s.name}": s.model_dump_json() for s in specs}
         versions = {f"{s.kind}:{s.name}:{s.version}": s.model_dump_json() for s in specs}
         pipe = self._redis.pipeline(transaction=True)
@@ -124,5 +154,11 @@ class RedisBase:
         )
         return flow, block
 
+
+#: Sets the meta hash's ``shards`` field unless it is set; answers the stored count.
+_RECORD_SHARDS = """
+redis.call('HSETNX', KEYS[1], 'shards', ARGV[1])
+return redis.call('HGET', KEYS[1], 'shards')
+"""
 
 __all__ = ["RedisBase", "dumps", "lua"]

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 
 from orch_serv.constants import EventKind, Lane, Phase, RunState
 from orch_serv.exceptions import RunNotFound
@@ -17,6 +18,7 @@ from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages import ids
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import Event, Position, RunRecord
+from orch_serv.store.cluster import is_cluster, node_client
 from orch_serv.store.redis_base import RedisBase
 from orch_serv.store.shape import Field
 
@@ -98,33 +100,18 @@ class RedisReads(RedisBase):
         Without a filter, the runs that changed state last come first."""
         if state is None and flow is None:
             return await self._recent(limit)
-        index = (
-            self.keys.state_index(state.value)
-            if state is not None
-            else self.keys.flow_index(flow or "")
+        page = await self.page_runs(
+            RunQuery(flow=flow, state=state, scan_max=_NO_SCAN_LIMIT), limit
         )
-        found: list[RunRecord] = []
-        start, page = 0, max(limit, 50)
-        while len(found) < limit:
-            ids = await self._call(
-                "list_runs", self._redis.zrevrange(index, start, start + page - 1)
-            )
-            if not ids:
-                break
-            start += page
-            for record in await self._get_runs(ids):
-                if (flow is None or record.flow == flow) and (
-                    state is None or record.state is state
-                ):
-                    found.append(record)
-        return found[:limit]
+        return page.records
 
     async def _recent(self, limit: int) -> list[RunRecord]:
         """The newest entries of every state index, merged (no index of all runs is kept:
         that would cost every finished run another sorted-set entry)."""
         pipe = self._redis.pipeline(transaction=False)
-        for state in RunState:
-            pipe.zrevrange(self.keys.state_index(state.value), 0, limit - 1, withscores=True)
+        for shard in self.keys.every_shard:
+            for state in RunState:
+                pipe.zrevrange(shard.state_index(state.value), 0, limit - 1, withscores=True)
         pages = await self._call("list_runs", pipe.execute())
         entries = sorted(((score, rid) for page in pages for rid, score in page), reverse=True)[
             :limit
@@ -137,12 +124,14 @@ class RedisReads(RedisBase):
         the runs entered that state. At most ``scan_max`` index entries are looked at per
         page: a page can then hold fewer than ``limit`` runs and still have a cursor."""
         lo = "-inf" if query.since is None else repr(query.since)
+        shards = self.keys.every_shard
         if query.flow is not None:
-            indexes = [self.keys.flow_index(query.flow)]
+            indexes = [shard.flow_index(query.flow) for shard in shards]
         elif query.state is not None:
-            indexes = [self.keys.state_index(query.state.value)]
+            indexes = [shard.state_index(query.state.value) for shard in shards]
         else:
-            indexes = [self.keys.flow_index(n) for n in sorted(await self.spec_names())]
+            names = sorted(await self.spec_names())
+            indexes = [shard.flow_index(n) for n in names for shard in shards]
         by_state = query.flow is None and query.state is not None
         hi = "+inf" if query.until is None or by_state else repr(query.until)
         bound, scanned, batch = query.after, 0, max(limit, 50)
@@ -214,8 +203,18 @@ class RedisReads(RedisBase):
 
     @asynccontextmanager
     async def _subscription(self) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._call("subscribe", pubsub.subscribe(self.keys.finished_channel))
+        node: aioredis.Redis | None = None
+        client = self._redis
+        if is_cluster(client):  # the cluster forwards every PUBLISH to every node
+            client = node = node_client(client)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await self._call("subscribe", pubsub.subscribe(self.keys.finished_channel))
+        except BaseException:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if node is not None:
+                await node.aclose()
+            raise
 
         async def next_message() -> str:
             while True:
@@ -227,23 +226,31 @@ class RedisReads(RedisBase):
             yield next_message
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if node is not None:
+                await node.aclose()
 
     async def stranded(self, older_than: float, limit: int = 1000) -> list[RunRecord]:
         """PENDING runs, and RUNNING/COMPENSATING runs in phase QUEUED, last changed before
         ``older_than`` (oldest first, at most ``limit`` looked at per state)."""
         found: list[RunRecord] = []
+        pipe = self._redis.pipeline(transaction=False)
         for state in (RunState.PENDING, RunState.RUNNING, RunState.COMPENSATING):
-            ids = await self._call(
-                "stranded",
-                self._redis.zrangebyscore(
-                    self.keys.state_index(state.value), "-inf", older_than, start=0, num=limit
-                ),
-            )
-            for record in await self._get_runs(ids) if ids else []:
+            for shard in self.keys.every_shard:
+                index = shard.state_index(state.value)
+                pipe.zrangebyscore(index, "-inf", older_than, start=0, num=limit, withscores=True)
+        pages = await self._call("stranded", pipe.execute())
+        oldest = sorted((score, str(rid)) for page in pages for rid, score in page)
+        ids = [rid for _, rid in oldest]
+        if ids:
+            for record in await self._get_runs(ids):
                 queued = record.state is RunState.PENDING or record.phase is Phase.QUEUED
                 if queued and record.updated_at <= older_than:
                     found.append(record)
         return found
+
+
+#: ``scan_max`` of a listing that reads its indexes to the end (``list_runs``).
+_NO_SCAN_LIMIT = 1 << 62
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

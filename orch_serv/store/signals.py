@@ -72,7 +72,7 @@ class Signals:
         )
         try:
             state, _ = raw = await self._send(
-                keys=[self.keys.run(run_id), self.keys.events(run_id), self.keys.timers],
+                keys=[self.keys.run(run_id), self.keys.events(run_id), self.keys.timers_of(run_id)],
                 args=SIGNAL_ARGS.argv(
                     run_id=run_id,
                     field=Field.SIGNAL_PREFIX + name,
@@ -100,7 +100,8 @@ class Signals:
         """Move a pending timer (a wait's next check) to ``due``; nothing when it is gone
         (the run moved on and cleared it)."""
         try:
-            await self._redis.zadd(self.keys.timers, {member: due_ms(due)}, xx=True)
+            timers = self.keys.timers_of(TimerId.parse(member).run_id)
+            await self._redis.zadd(timers, {member: due_ms(due)}, xx=True)
         except (RedisError, OSError) as exc:
             raise StoreError(f"timer {member!r}: {exc}") from exc
 

@@ -42,11 +42,12 @@ OBJECT_KIND = "object"
 FINISH_FIELD = "finish_reason"
 
 CREATE_ARGS = ScriptArgs(
-    scalars=("prefix", "run_id", "now", "model", "created_event", "deadline_member", "deadline_ms"),
+    scalars=("base", "run_id", "now", "model", "created_event", "deadline_member", "deadline_ms"),
     lists=("fields",),
 )
 SET_ARGS = ScriptArgs(
     scalars=(
+        "base",
         "prefix",
         "run_id",
         "now",
@@ -174,7 +175,7 @@ class StatusStore:
             self._create(
                 keys=self.keys.with_timers(rid),
                 args=CREATE_ARGS.argv(
-                    prefix=self.keys.prefix,
+                    base=self.keys.base(rid),
                     run_id=rid,
                     now=repr(round(now, 6)),
                     model=model.name,
@@ -271,6 +272,7 @@ class StatusStore:
         )
         finished = Event(kind=EventKind.RUN_SUCCEEDED, time=now)
         argv = SET_ARGS.argv(
+            base=self.keys.base(run_id),
             prefix=self.keys.prefix,
             run_id=run_id,
             now=repr(round(now, 6)),
@@ -290,15 +292,16 @@ class StatusStore:
             after=rule.after,
             mandatory_all=rule.mandatory_all,
         )
+        shard = self.keys.of_run(run_id)
         keys = [
-            self.keys.run(run_id),
-            self.keys.events(run_id),
-            self.keys.statuses(run_id),
-            self.keys.timers,
-            self.keys.run_timers(run_id),
+            shard.run(run_id),
+            shard.events(run_id),
+            shard.statuses(run_id),
+            shard.timers,
+            shard.run_timers(run_id),
         ]
         if mode == Mode.SET and event is not None and event.kind is EventKind.STATUS:
-            keys += [self.keys.path_index(p) for p in lineage_paths(event.body)]
+            keys += [shard.path_index(p) for p in lineage_paths(event.body)]
         code, finished_by, state = await self.store._call(
             "set_status", self.store._pipelined(self._set, keys=keys, args=argv)
         )

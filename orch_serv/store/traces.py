@@ -74,12 +74,13 @@ class Traces:
             Field.UPDATED_AT: now,
             Field.INPUT: dumps(trace.item),
         }
+        shard = self.keys.of_run(rid)
         keys = [
-            self.keys.run(rid),
-            self.keys.events(rid),
-            self.keys.state_index(RunState.RUNNING.value),
-            self.keys.flow_index(trace.domain),
-            *(self.keys.path_index(p) for p in trace.paths),
+            shard.run(rid),
+            shard.events(rid),
+            shard.state_index(RunState.RUNNING.value),
+            shard.flow_index(trace.domain),
+            *(shard.path_index(p) for p in trace.paths),
         ]
         args = [rid, now, dumps(trace.event.to_storage())]
         args += [x for pair in fields.items() for x in pair]
@@ -116,16 +117,21 @@ class Traces:
         """Record that run ``run_id`` mentioned ``paths`` at ``when``."""
         if not paths:
             return
+        shard = self.keys.of_run(run_id)
         pipe = self._redis.pipeline(transaction=False)
         for path in paths:
-            pipe.zadd(self.keys.path_index(path), {run_id: when})
+            pipe.zadd(shard.path_index(path), {run_id: when})
         await self._call("index_paths", pipe.execute())
 
     async def runs_of_path(self, path: str) -> list[str]:
         """The live runs that recorded ``path``, most recently recorded first (entries of
         runs that expired are removed on the way)."""
-        index = self.keys.path_index(path)
-        ids = await self._call("runs_of_path", self._redis.zrevrange(index, 0, PATH_CANDIDATES - 1))
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in self.keys.every_shard:
+            pipe.zrevrange(shard.path_index(path), 0, PATH_CANDIDATES - 1, withscores=True)
+        pages = await self._call("runs_of_path", pipe.execute())
+        entries = sorted(((s, str(r)) for page in pages for r, s in page), reverse=True)
+        ids = [rid for _, rid in entries[:PATH_CANDIDATES]]
         if not ids:
             return []
         pipe = self._redis.pipeline(transaction=False)
@@ -134,8 +140,11 @@ class Traces:
         alive = await self._call("runs_of_path", pipe.execute())
         gone = [rid for rid, ok in zip(ids, alive, strict=True) if not ok]
         if gone:
-            await self._call("runs_of_path", self._redis.zrem(index, *gone))
-        return [str(rid) for rid, ok in zip(ids, alive, strict=True) if ok]
+            pipe = self._redis.pipeline(transaction=False)
+            for rid in gone:
+                pipe.zrem(self.keys.of_run(rid).path_index(path), rid)
+            await self._call("runs_of_path", pipe.execute())
+        return [rid for rid, ok in zip(ids, alive, strict=True) if ok]
 
     async def find_by_path(self, path: str) -> str | None:
         """The run ``path`` leads to: the live run that recorded it last, else the run

@@ -117,7 +117,7 @@ async def test_record_event_indexes_the_lineage_of_a_status_event(store: RedisRu
     assert await traces.find_by_path("given/1") == "t1"
     assert await store.record_event("nope", status_event({"files_incoming": ["z"]}), None) is None
     assert await traces.find_by_path("z") is None
-    assert not await store.redis.exists(store.keys.path_index("z"))
+    assert not await store.redis.exists(store.keys.of_run("nope").path_index("z"))
 
 
 async def test_the_newest_live_run_of_a_path_wins(store: RedisRunStore) -> None:
@@ -127,7 +127,9 @@ async def test_the_newest_live_run_of_a_path_wins(store: RedisRunStore) -> None:
     assert await traces.runs_of_path("shared.csv") == ["new", "old"]
     await store.redis.delete(store.keys.run("new"))  # as if its retention had expired
     assert await traces.find_by_path("shared.csv") == "old"
-    assert await store.redis.zrange(store.keys.path_index("shared.csv"), 0, -1) == ["old"]
+    assert await store.redis.zrange(store.keys.of_run("old").path_index("shared.csv"), 0, -1) == [
+        "old"
+    ]
 
 
 async def test_housekeeping_drops_path_entries_of_expired_runs(store: RedisRunStore) -> None:
@@ -135,4 +137,6 @@ async def test_housekeeping_drops_path_entries_of_expired_runs(store: RedisRunSt
     await a_trace(store, "kept", "p.csv", at=100.0)
     await store.redis.delete(store.keys.run("gone"))
     assert await store.housekeeping(now=100.0 + 3600) >= 1
-    assert await store.redis.zrange(store.keys.path_index("p.csv"), 0, -1) == ["kept"]
+    assert await store.redis.zrange(store.keys.of_run("kept").path_index("p.csv"), 0, -1) == [
+        "kept"
+    ]

@@ -25,7 +25,7 @@ def test_start_is_idempotent_and_status_answers(cluster: dict[str, str]) -> None
     assert again.returncode == 0 and "already running" in again.stderr
     assert urls(again.stdout) == cluster
     assert harness("status").returncode == 0
-    assert cluster["ORCH_SERV_CLUSTER_REDIS_URL"].startswith("redis://127.0.0.1:7101,")
+    assert cluster["ORCH_SERV_CLUSTER_REDIS_URL"].startswith("redis+cluster://127.0.0.1:7101,")
     assert cluster["ORCH_SERV_CLUSTER_AMQP_URLS"].split(",")[0] == (
         "amqp://guest:guest@127.0.0.1:5701/"
     )
@@ -40,7 +40,7 @@ def test_rabbitmq_has_three_running_nodes(cluster: dict[str, str]) -> None:
 
 async def test_redis_cluster_serves_keys_in_every_slot_range(cluster: dict[str, str]) -> None:
     first = cluster["ORCH_SERV_CLUSTER_REDIS_URL"].split(",")[0]
-    client = RedisCluster.from_url(first)
+    client = RedisCluster.from_url(first.replace("redis+cluster://", "redis://"))
     try:
         info = await client.cluster_info()
         assert info["cluster_state"] == "ok"

@@ -50,14 +50,15 @@ STEP1 = Position(RunState.RUNNING, 1, 1, Phase.DISPATCHED)
 
 
 async def test_create_is_idempotent_by_key(store: RedisRunStore) -> None:
-    first = await _new(store, "r1", key="order-7")
-    second = await _new(store, "r2", key="order-7", body={"x": 2})
+    r1, r2 = store.new_run_id("order-7"), store.new_run_id("order-7")
+    first = await _new(store, r1, key="order-7")
+    second = await _new(store, r2, key="order-7", body={"x": 2})
     assert first.created and not second.created
-    assert second.run_id == "r1"
-    assert await store.find_by_key("order-7") == "r1"
+    assert second.run_id == r1
+    assert await store.find_by_key("order-7") == r1
     assert await store.find_by_key("nope") is None
-    assert await store.get_run("r2") is None
-    record = await store.get_run("r1")
+    assert await store.get_run(r2) is None
+    record = await store.get_run(r1)
     assert record is not None
     assert record.input == {"x": 1} and record.state is RunState.PENDING and record.key == "order-7"
     assert record.steps_total == 2 and record.version == SPEC.version

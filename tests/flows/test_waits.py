@@ -73,7 +73,7 @@ async def test_cancelling_a_waiting_run_clears_its_checks(orch_serv_kit: KitFact
     await kit.running.cancel(run_id)
     store = kit.running.store
     assert isinstance(store, RedisRunStore)
-    assert await store.redis.zscore(store.keys.timers, f"{run_id}|wait|run|1|1") is None
+    assert await store.redis.zscore(store.keys.timers_of(run_id), f"{run_id}|wait|run|1|1") is None
     with pytest.raises(InvalidRunState, match="takes no signal"):
         await kit.running.signal(run_id, "approved")
     assert (await kit.running.get(run_id)).state is RunState.CANCELLED

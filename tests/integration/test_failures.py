@@ -211,7 +211,7 @@ async def test_a_claimed_timer_falls_due_again_when_its_replica_dies(
 ) -> None:
     _, store = backends
     member = str(TimerId("run-1", TimerKind.DEADLINE))
-    await store.redis.zadd(store.keys.timers, {member: 1_000})
+    await store.redis.zadd(store.keys.timers_of("run-1"), {member: 1_000})
     first = await store.claim_timers(now=2.0, lease=30.0, limit=10)
     assert [m for m, _ in first] == [member]
     assert await store.claim_timers(now=3.0, lease=30.0, limit=10) == []  # held by the lease

@@ -116,6 +116,9 @@ async def test_the_timer_loop_times_an_instance_out(running: Running) -> None:
         return kinds if EventKind.RUN_TIMED_OUT in kinds else []
 
     assert await eventually(timed_out) == [EventKind.RUN_CREATED, EventKind.RUN_TIMED_OUT]
-    assert await store.redis.zscore(store.keys.state_index("TIMED_OUT"), token) is not None
+    assert (
+        await store.redis.zscore(store.keys.of_run(token).state_index("TIMED_OUT"), token)
+        is not None
+    )
     outcome = await StatusStore(store).touch(token)
     assert outcome.finished == "TIMEOUT"

@@ -227,6 +227,6 @@ async def test_a_status_lineage_is_indexed_by_path(statuses: StatusStore) -> Non
         kind=EventKind.STATUS, time=5.0, name="STARTED", body={"files_outgoing": ["s3://b/k"]}
     )
     assert (await statuses.set_status(token, "STARTED", event=event)).code is Code.SUCCESS
-    index = statuses.keys.path_index("s3://b/k")
+    index = statuses.keys.of_run(token).path_index("s3://b/k")
     members = await cast(Awaitable[list[str]], statuses.store.redis.zrange(index, 0, -1))
     assert members == [token]

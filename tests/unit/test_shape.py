@@ -64,19 +64,21 @@ def test_scripts_spell_no_shared_constant(script: Traversable) -> None:
 def test_the_prelude_evaluates_to_the_python_definitions() -> None:
     server = fakeredis.FakeStrictRedis(decode_responses=True)
     keys = Keys("p")
+    shard = keys.of_run("r1")
     # redis-py types eval for both clients (``Awaitable[str] | str``); this one is synchronous
     got: object = server.eval(
         lua_prelude()
-        + "return {state_index('p', 'RUNNING'), flow_index('p', 'f'), key_ref('p', 'k'), "
-        "run_hash('p', 'r1'), finished_channel('p'), LATE_RESULT, DEADLINE_MARK, "
+        + f"local b = '{shard.base}'\n"
+        + "return {state_index(b, 'RUNNING'), flow_index(b, 'f'), key_ref(b, 'k'), "
+        "run_hash(b, 'r1'), finished_channel('p'), LATE_RESULT, DEADLINE_MARK, "
         "STATE.COMPENSATION_FAILED, PHASE.BACKOFF, OUTCOME.ALREADY_APPLIED, BEAT.STARTED, "
         "tostring(TERMINAL['FAILED']), tostring(TERMINAL['RUNNING'])}",
         0,
     )
     assert got == [
-        keys.state_index("RUNNING"),
-        keys.flow_index("f"),
-        keys.by_key("k"),
+        shard.state_index("RUNNING"),
+        shard.flow_index("f"),
+        shard.by_key("k"),
         keys.run("r1"),
         keys.finished_channel,
         KIND_CODES[EventKind.LATE_RESULT],

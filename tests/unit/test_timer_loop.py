@@ -27,12 +27,14 @@ class FlakyTimers:
             self.errors += 1
             raise StoreError("redis claim_timers failed: No master found for 'osk'")
 
-    async def claim_timers(self, now: float, lease: float, limit: int) -> list[tuple[str, int]]:
+    async def claim_timers(
+        self, now: float, lease: float, limit: int, shards: object = None
+    ) -> list[tuple[str, int]]:
         self._maybe_fail()
         member, self.member = self.member, None
         return [] if member is None else [(member, 1)]
 
-    async def next_timer_due(self) -> float | None:
+    async def next_timer_due(self, shards: object = None) -> float | None:
         self._maybe_fail()
         return None
 

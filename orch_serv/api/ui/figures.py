@@ -103,10 +103,16 @@ def tally(spec: FlowSpec, histories: list[list[Event]], since: float) -> list[St
 async def compute(store: RedisRunStore, spec: FlowSpec, now: float, window: float) -> Figures:
     """The figures of ``spec``'s flow (every version) over the last ``window`` seconds."""
     since = now - window
-    index = store.keys.flow_index(spec.name)
-    ids = await store.redis.zrevrangebyscore(index, "+inf", repr(since), start=0, num=MAX_RUNS + 1)
-    truncated = len(ids) > MAX_RUNS
-    ids = ids[:MAX_RUNS]
+    pipe = store.redis.pipeline(transaction=False)
+    for shard in store.keys.every_shard:
+        index = shard.flow_index(spec.name)
+        pipe.zrevrangebyscore(
+            index, "+inf", repr(since), start=0, num=MAX_RUNS + 1, withscores=True
+        )
+    pages = await pipe.execute()
+    newest = sorted(((score, rid) for page in pages for rid, score in page), reverse=True)
+    truncated = len(newest) > MAX_RUNS
+    ids = [rid for _, rid in newest[:MAX_RUNS]]
     pipe = store.redis.pipeline(transaction=False)
     for run_id in ids:
         pipe.lrange(store.keys.events(run_id), 0, MAX_EVENTS - 1)

@@ -160,19 +160,20 @@ class RunFilter:
 
 async def state_counts(store: RedisRunStore, flow: str | None) -> dict[RunState, str]:
     """Runs per state (of ``flow`` when given), as text: ``"12"``, or ``"100000+"``."""
-    redis, keys = store.redis, store.keys
-    pipe = redis.pipeline(transaction=False)
+    shards = store.keys.every_shard
+    pipe = store.redis.pipeline(transaction=False)
     for state in RunState:
-        if flow is None:
-            pipe.zcard(keys.state_index(state.value))
-        else:
-            pipe.zintercard(
-                2, [keys.state_index(state.value), keys.flow_index(flow)], limit=COUNT_LIMIT
-            )
+        for shard in shards:  # each shard's two indexes share its hash slot
+            if flow is None:
+                pipe.zcard(shard.state_index(state.value))
+            else:
+                indexes = [shard.state_index(state.value), shard.flow_index(flow)]
+                pipe.zintercard(2, indexes, limit=COUNT_LIMIT)
     counts = await pipe.execute()
+    per_state = [sum(counts[i : i + len(shards)]) for i in range(0, len(counts), len(shards))]
     return {
         state: f"{count}+" if flow is not None and count >= COUNT_LIMIT else str(count)
-        for state, count in zip(RunState, counts, strict=True)
+        for state, count in zip(RunState, per_state, strict=True)
     }
 
 

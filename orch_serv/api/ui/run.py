@@ -18,6 +18,7 @@ from orch_serv.api.ui.timeline import attempts, layout
 from orch_serv.constants import EventKind
 from orch_serv.exceptions import InvalidRunState, RunNotFound, TransportError
 from orch_serv.messages.envelope import ErrorInfo
+from orch_serv.orchestrator.members import group_views
 from orch_serv.orchestrator.waiting import Waiting, waiting_for
 from orch_serv.render import run_status
 from orch_serv.store.base import RunRecord
@@ -68,6 +69,7 @@ def router(ctx: ApiContext, sessions: Sessions) -> APIRouter:
         count = await cast(Awaitable[int], store.redis.llen(store.keys.events(run_id)))
         events = await store.events_after(run_id, 0, MAX_EVENTS)
         waits, waits_note = await waiting(record)
+        groups = await group_views(store, record, events)
         now = time.time()
         return {
             "record": record,
@@ -77,6 +79,7 @@ def router(ctx: ApiContext, sessions: Sessions) -> APIRouter:
             "timeline": layout(attempts(events, record), record, now),
             "waiting": waits,
             "waiting_note": waits_note,
+            "groups": groups,
             "traceback": traceback_of(record.error),
             "details": other_details(record.error),
             "traceback_of": traceback_of,

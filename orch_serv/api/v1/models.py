@@ -104,6 +104,28 @@ class Waiting(BaseModel):
     )
 
 
+class GroupMember(BaseModel):
+    """One member (child run) of a group step."""
+
+    index: int
+    label: str = Field(description="The branch's name, or the element's index in a map.")
+    run_id: str
+    state: str = Field(description="A run state, RUNNING, or WAITING (not started yet).")
+
+
+class GroupMembers(BaseModel):
+    """A group step's members: counts by state and the first members' run ids."""
+
+    step: int
+    step_name: str
+    attempt: int
+    kind: Literal["parallel", "map"]
+    join: str
+    total: int
+    counts: dict[str, int]
+    members: list[GroupMember]
+
+
 class RunError(BaseModel):
     """How a run failed."""
 
@@ -138,6 +160,9 @@ class RunStatus(BaseModel):
     error: RunError | None = None
     waiting: Waiting | None = Field(
         None, description="Only while the step waits in a queue (QUEUED or DISPATCHED)."
+    )
+    groups: list[GroupMembers] | None = Field(
+        None, description="At a group step (parallel, map): its members (docs/groups.md)."
     )
 
 

@@ -32,6 +32,7 @@ from orch_serv.api.v1.respond import json_response, waiting
 from orch_serv.constants import RunState
 from orch_serv.exceptions import FlowNotFound
 from orch_serv.orchestrator.client import Client
+from orch_serv.orchestrator.members import group_views
 from orch_serv.store.base import CreateResult, NewRun, RunRecord, RunStore
 from orch_serv.store.redis_reads import RunQuery
 
@@ -166,7 +167,8 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def get_run(run_id: RunId) -> Any:
         record = await _get(ctx, run_id)
-        return json_response(render.run_json(record, await waiting(ctx, record)))
+        groups = await group_views(await ctx.backends.store(), record)
+        return json_response(render.run_json(record, await waiting(ctx, record), groups))
 
     @api.post(
         "/runs/{run_id}/cancel",

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from orch_serv.exceptions import OrchServError
 from orch_serv.flow.block import Block
 from orch_serv.flow.flow import Flow, FlowBlock, FlowBuilder
+from orch_serv.flow.groups import Map, Parallel
 from orch_serv.flow.waits import WaitForChart, WaitForSignal
 from orch_serv.flow.yamlflows.model import IMPORT_PATTERN, BlockDef, FlowDef, FlowsFile, StepDef
 from orch_serv.flow.yamlflows.text import FieldPath, YamlDocument
@@ -150,6 +151,8 @@ def _step(
 ) -> FlowBlock:
     if step.wait is not None:
         block: Block = _wait(doc, path, step)
+    elif step.parallel is not None or step.map is not None:
+        block = _group(doc, path, step, blocks, declared, importer)
     else:
         block = _command_block(doc, path, step, blocks, declared)
     pre = _hook(doc, (*path, "pre_hook"), step.pre_hook, importer)
@@ -181,6 +184,44 @@ def _wait(doc: YamlDocument, path: FieldPath, step: StepDef) -> Block:
         return WaitForChart(wait.chart, state=wait.state, machine=wait.machine, **options)
     except (OrchServError, ValueError) as exc:
         raise doc.error((*path, "wait"), str(exc)) from None
+
+
+def _group(
+    doc: YamlDocument,
+    path: FieldPath,
+    step: StepDef,
+    blocks: dict[str, Block],
+    declared: dict[str, BlockDef],
+    importer: Importer,
+) -> Block:
+    """A ``parallel`` or ``map`` step: its branches built like the flow's own steps."""
+    group = step.parallel or step.map
+    assert group is not None
+    # left out, `name` and `poll` are the factories' own defaults
+    options: dict[str, Any] = {"join": group.join, "n": group.n, "timeout": group.timeout}
+    if step.block is not None:
+        options["name"] = step.block
+    if group.poll is not None:
+        options["poll"] = group.poll
+    try:
+        if step.parallel is not None:
+            where = (*path, "parallel", "branches")
+            branches = {
+                name: [
+                    _step(doc, (*where, name, i), s, blocks, declared, importer)
+                    for i, s in enumerate(chain)
+                ]
+                for name, chain in step.parallel.branches.items()
+            }
+            return Parallel(branches, **options)
+        assert step.map is not None
+        chain = [
+            _step(doc, (*path, "map", "steps", i), s, blocks, declared, importer)
+            for i, s in enumerate(step.map.steps)
+        ]
+        return Map(chain, max_concurrency=step.map.max_concurrency, **options)
+    except OrchServError as exc:
+        raise doc.error((*path, "parallel" if step.parallel else "map"), str(exc)) from None
 
 
 def _command_block(

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from orch_serv.flow.groups import DEFAULT_GROUP_POLL, Join, group_problem
 from orch_serv.flow.policy import RetryPolicy, Timeouts
 from orch_serv.flow.waits import DEFAULT_POLL, DEFAULT_SIGNAL_POLL
 
@@ -134,10 +135,66 @@ class WaitDef(_Strict):
         return self
 
 
+class _GroupDef(_Strict):
+    join: Join = Field(
+        "all",
+        description="How the members are joined: all, any, n_of_m, fail_fast or collect "
+        "(docs/groups.md).",
+    )
+    n: int | None = Field(None, ge=1, description="Successes needed with join n_of_m.")
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds the step runs at most (then it fails: StepTimeout)."
+    )
+    poll: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description=f"Seconds between two checks of the members (default "
+        f"{DEFAULT_GROUP_POLL:g}; a member that ends is noticed at once).",
+    )
+
+    def problem(self, kind: str, branches: list[str], max_concurrency: int | None) -> None:
+        found = group_problem(kind, branches, self.join, self.n, max_concurrency)
+        if found is not None:
+            raise ValueError(found)
+
+
+class ParallelDef(_GroupDef):
+    """Branches run at once on the step's input, each a chain of steps, joined into a mapping
+    by branch name."""
+
+    branches: dict[Name, list[StepDef]] = Field(
+        min_length=1, description="Branch name -> its steps, in order."
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> ParallelDef:
+        for name, steps in self.branches.items():
+            if not steps:
+                raise ValueError(f"branch {name!r} has no steps")
+        self.problem("parallel", list(self.branches), None)
+        return self
+
+
+class MapDef(_GroupDef):
+    """A chain of steps run once per element of the list the step is given, joined into a
+    list in element order."""
+
+    steps: list[StepDef] = Field(min_length=1, description="The steps run per element.")
+    max_concurrency: int | None = Field(
+        None, ge=1, description="The most elements in progress at a time (default: all)."
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> MapDef:
+        self.problem("map", ["each"], self.max_concurrency)
+        return self
+
+
 class StepDef(_Strict):
     """One step of a flow: a block given inline (``block`` and ``service``), a block of
-    ``blocks`` used by name (``block`` only), or a wait (``wait``), with this flow's own hooks
-    and policies."""
+    ``blocks`` used by name (``block`` only), a wait (``wait``), or a group (``parallel``,
+    ``map``), with this flow's own hooks and policies."""
 
     block: Name | None = Field(
         None,
@@ -146,6 +203,12 @@ class StepDef(_Strict):
     )
     wait: WaitDef | None = Field(
         None, description="Hold the run until a chart state or a signal (instead of a block)."
+    )
+    parallel: ParallelDef | None = Field(
+        None, description="Run branches at once and join them (instead of a block)."
+    )
+    map: MapDef | None = Field(
+        None, description="Run steps once per element of a list and join them in order."
     )
     service: Name | None = Field(
         None, description="The service; left out, the block is the one declared in `blocks`."
@@ -160,18 +223,25 @@ class StepDef(_Strict):
 
     @model_validator(mode="after")
     def _block_or_wait(self) -> StepDef:
-        if self.wait is None:
+        kinds = [k for k in ("wait", "parallel", "map") if getattr(self, k) is not None]
+        if len(kinds) > 1:
+            raise ValueError(f"a step is one of `wait`, `parallel` or `map`, not {kinds}")
+        if not kinds:
             if self.block is None:
-                raise ValueError("a step names a `block` (or is a `wait`)")
+                raise ValueError("a step names a `block` (or is a `wait`, `parallel` or `map`)")
             return self
         given = [k for k in ("service", "command", "compensate", "timeouts") if getattr(self, k)]
         if given:
             raise ValueError(
-                f"a wait step has no `{given[0]}` (its limit is `wait.timeout`)"
+                f"a {kinds[0]} step has no `{given[0]}` (its limit is `{kinds[0]}.timeout`)"
                 if given[0] == "timeouts"
-                else f"a wait step has no `{given[0]}`"
+                else f"a {kinds[0]} step has no `{given[0]}`"
             )
         return self
+
+
+ParallelDef.model_rebuild()
+MapDef.model_rebuild()
 
 
 class FlowDef(_Strict):
@@ -218,6 +288,8 @@ __all__ = [
     "BlockDef",
     "FlowDef",
     "FlowsFile",
+    "MapDef",
+    "ParallelDef",
     "StepDef",
     "WaitDef",
 ]

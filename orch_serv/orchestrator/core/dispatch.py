@@ -69,7 +69,7 @@ class Planner:
         if known is not None and known[0] is step:
             return known[1]
         limits = (step.timeouts or Timeouts()).over(self.defaults)
-        if step.wait is not None:  # no service picks a wait up: only its total clock applies
+        if step.kept:  # no service picks a wait or a group up: only its total clock applies
             limits = Timeouts(total=limits.total)
         if len(self._limits) > 10_000:  # definitions come and go only with new versions
             self._limits.clear()
@@ -128,6 +128,11 @@ class Planner:
         if step.wait is not None and not compensating:
             # A wait sends no command (the engine holds it back): its first check is due now.
             timers.append((self.timer(run_id, TimerKind.WAIT, lane, step, attempt), now))
+        elif step.group is not None and not compensating:
+            # A group's first check (which starts its members) is due now too; the check
+            # detaches the timer from the step's, so that it outlives the step and cancels
+            # members left running when the run moves on (orchestrator/groups.py).
+            timers.append((self.timer(run_id, TimerKind.GROUP, lane, step, attempt), now))
         # Stored lean: the command id ({run_id}:{step}:{attempt}), the step's name and its
         # service follow from the run and its flow version (filled in when read).
         event = Event(

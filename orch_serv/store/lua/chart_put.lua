@@ -40,8 +40,8 @@ local function arm(index)
   else
     redis.call('HSET', KEYS[1], 'state', STATE.SUCCEEDED, 'finished_at', now)
     redis.call('HDEL', KEYS[1], 'phase')
-    redis.call('ZREM', state_index(prefix, run_state), run_id)
-    redis.call('ZADD', state_index(prefix, STATE.SUCCEEDED), nowf, run_id)
+    redis.call('ZREM', state_index(base, run_state), run_id)
+    redis.call('ZADD', state_index(base, STATE.SUCCEEDED), nowf, run_id)
     run_state = STATE.SUCCEEDED
     push(CODE.SUCCEEDED, index, nil)
     redis.call('PUBLISH', finished_channel(prefix), run_id)
@@ -100,8 +100,8 @@ if mode == MODE.CREATE and not cur[1] then
     'phase', PHASE.STARTED, 'kind', CHART_KIND, 'flow', flow, 'version', version,
     'steps_total', #states, 'step_name', states[step + 1][J.NAME], 'created_at', now,
     'updated_at', now, CF.CHART, chart_json)
-  redis.call('ZADD', state_index(prefix, STATE.RUNNING), nowf, run_id)
-  redis.call('ZADD', flow_index(prefix, flow), nowf, run_id)
+  redis.call('ZADD', state_index(base, STATE.RUNNING), nowf, run_id)
+  redis.call('ZADD', flow_index(base, flow), nowf, run_id)
   push(CODE.CREATED, nil, nil)
   push(CODE.STATUS, step, {[EV.NAME] = states[step + 1][J.NAME]})
   arm(step)
@@ -113,8 +113,8 @@ if not cur[1] or cur[4] ~= CHART_KIND then
 end
 if mode == MODE.DELETE then
   for _, m in ipairs(redis.call('SMEMBERS', KEYS[5])) do redis.call('ZREM', KEYS[4], m) end
-  redis.call('ZREM', state_index(prefix, cur[1]), run_id)
-  redis.call('ZREM', flow_index(prefix, redis.call('HGET', KEYS[1], 'flow')), run_id)
+  redis.call('ZREM', state_index(base, cur[1]), run_id)
+  redis.call('ZREM', flow_index(base, redis.call('HGET', KEYS[1], 'flow')), run_id)
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
   return {ANSWER.OK, '', cur[1], '', '', ''}
 end

@@ -14,6 +14,6 @@ if deadline_ms ~= '' then
   redis.call('SADD', KEYS[4], deadline_member)
 end
 redis.call('RPUSH', KEYS[2], created_event)
-redis.call('ZADD', state_index(prefix, STATE.RUNNING), now, run_id)
-redis.call('ZADD', flow_index(prefix, model), now, run_id)
+redis.call('ZADD', state_index(base, STATE.RUNNING), now, run_id)
+redis.call('ZADD', flow_index(base, model), now, run_id)
 return 1

@@ -1,19 +1,19 @@
 -- Create a run in state PENDING unless a live run already holds its idempotency key.
 -- KEYS[1] run hash, KEYS[2] event list, KEYS[3] timer zset, KEYS[4] the run's timer members
--- ARGV[1] prefix, ARGV[2] run id, ARGV[3] key ('' = none), ARGV[4] now, ARGV[5] flow name,
+-- ARGV[1] base (the shard's key base), ARGV[2] run id, ARGV[3] key ('' = none), ARGV[4] now, ARGV[5] flow name,
 -- ARGV[6] run_created event JSON, ARGV[7] deadline timer member, ARGV[8] its due ms
 -- ('' = no deadline), then field/value pairs of the hash.
 -- Reply: {1 created | 0 existing, run id, state}.
-local prefix, run_id, key, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local base, run_id, key, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if key ~= '' then
-  local existing = redis.call('GET', key_ref(prefix, key))
+  local existing = redis.call('GET', key_ref(base, key))
   if existing then
-    local state = redis.call('HGET', run_hash(prefix, existing), 'state')
+    local state = redis.call('HGET', run_hash(base, existing), 'state')
     if state then
       return {0, existing, state}
     end
   end
-  redis.call('SET', key_ref(prefix, key), run_id)
+  redis.call('SET', key_ref(base, key), run_id)
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, run_id, redis.call('HGET', KEYS[1], 'state')}
@@ -27,6 +27,6 @@ if ARGV[8] ~= '' then
   redis.call('SADD', KEYS[4], ARGV[7])
 end
 redis.call('RPUSH', KEYS[2], ARGV[6])
-redis.call('ZADD', state_index(prefix, STATE.PENDING), now, run_id)
-redis.call('ZADD', flow_index(prefix, ARGV[5]), now, run_id)
+redis.call('ZADD', state_index(base, STATE.PENDING), now, run_id)
+redis.call('ZADD', flow_index(base, ARGV[5]), now, run_id)
 return {1, run_id, STATE.PENDING}

@@ -29,8 +29,8 @@ local function finish(new_state, reason, event, error)
   end
   redis.call('HDEL', KEYS[1], 'cause', 'updated_at', 'phase')
   redis.call('RPUSH', KEYS[2], event)
-  redis.call('ZREM', state_index(prefix, state), run_id)
-  redis.call('ZADD', state_index(prefix, new_state), now, run_id)
+  redis.call('ZREM', state_index(base, state), run_id)
+  redis.call('ZADD', state_index(base, new_state), now, run_id)
   for _, m in ipairs(redis.call('SMEMBERS', KEYS[5])) do
     redis.call('ZREM', KEYS[4], m)
   end

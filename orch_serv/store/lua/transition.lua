@@ -2,10 +2,13 @@
 -- new position, append events, add statuses, move the state index and set/clear timers,
 -- atomically. A failed check appends the 'ignored' event (duplicate or late result).
 -- KEYS[1] run hash, KEYS[2] event list, KEYS[3] status set, KEYS[4] timer zset,
--- KEYS[5] the run's set of timer members
+-- KEYS[5] the run's set of timer members, KEYS[6] (a group member's run only) the parent's
+-- join hash (store/groups.py)
 -- Arguments: named, declared above by shape.TRANSITION_ARGS: expect_* ('*' = any),
 -- new_* (new_step or new_attempt '*' = keep), cause, now, retention_ms (terminal only),
--- clear_timers ('1'), ignored (JSON of the event recorded if the check fails, or ''), and the
+-- clear_timers ('1'), ignored (JSON of the event recorded if the check fails, or ''),
+-- join_member and join_timer (a group member's field in KEYS[6] and its group's check, or ''),
+-- and the
 -- lists expect_states, fields (name, value pairs), events, statuses, timers_add (member,
 -- due ms pairs), timers_remove.
 -- Reply: once applied, the one string APPLIED; otherwise six strings: outcome, state, step,
@@ -74,23 +77,29 @@ for j = timers_remove_at, timers_remove_at + timers_remove_n - 1 do
   redis.call('ZREM', KEYS[4], ARGV[j])
   redis.call('SREM', KEYS[5], ARGV[j])
 end
+if finished and join_member ~= '' and redis.call('EXISTS', KEYS[6]) == 1 then
+  -- a group member ended: record it in its parent's join hash and make the group's check
+  -- due now, in this same call (docs/groups.md); HSET is idempotent under redelivery
+  redis.call('HSET', KEYS[6], join_member, new_state)
+  redis.call('ZADD', KEYS[4], 'XX', math.floor(tonumber(now) * 1000), join_timer)
+end
 if cur[1] ~= new_state then
-  redis.call('ZREM', state_index(prefix, cur[1]), run_id)
-  redis.call('ZADD', state_index(prefix, new_state), now, run_id)
+  redis.call('ZREM', state_index(base, cur[1]), run_id)
+  redis.call('ZADD', state_index(base, new_state), now, run_id)
 end
 local retention = tonumber(retention_ms)
 if finished and retention > 0 then
   for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], retention) end
   redis.call('DEL', KEYS[5])
   if cur[6] and cur[6] ~= '' then
-    redis.call('PEXPIRE', key_ref(prefix, cur[6]), retention)
+    redis.call('PEXPIRE', key_ref(base, cur[6]), retention)
   end
   redis.call('PUBLISH', finished_channel(prefix), run_id)
 elseif TERMINAL[cur[1]] and not finished then
   -- resumed (retry of a failed run): keep it for good again
   for k = 1, 3 do redis.call('PERSIST', KEYS[k]) end
   if cur[6] and cur[6] ~= '' then
-    redis.call('PERSIST', key_ref(prefix, cur[6]))
+    redis.call('PERSIST', key_ref(base, cur[6]))
   end
 end
 return OUTCOME.APPLIED
