@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "--redis-url",
         default=None,
         help=f"Redis (default: $ORCH_SERV_REDIS_URL, else {LOCAL_REDIS_URL}; with "
-        "--cluster, the local Redis Cluster, which orch_serv does not take yet)",
+        "--cluster, the local Redis Cluster)",
     )
     add(
         "--cluster",

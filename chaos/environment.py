@@ -18,6 +18,7 @@ from yarl import URL
 from chaos.app import FLOW, SERVICE
 from orch_serv.store.base import RunStore
 from orch_serv.transport.base import Topology
+from orch_serv.urls import is_cluster_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,8 +108,9 @@ async def cleanup(amqp_url: str, redis_url: str, prefix: str) -> int:
     """Delete the session's Redis keys (``prefix:*`` only: another session's prefix may
     start with this one) and its queues and exchanges; how many keys were deleted."""
     deleted = 0
-    if "," in redis_url:  # a Redis Cluster (scripts/cluster.sh): every primary, key by key
-        cluster = RedisCluster.from_url(redis_url.split(",")[0])
+    if is_cluster_url(redis_url):  # a Redis Cluster: every primary, key by key
+        first = redis_url.split(",")[0].replace("redis+cluster://", "redis://", 1)
+        cluster = RedisCluster.from_url(first.replace("rediss+cluster://", "rediss://", 1))
         try:
             async for key in cluster.scan_iter(match=f"{prefix}:*", count=1000):
                 deleted += await cluster.unlink(key)

@@ -99,16 +99,7 @@ class ChaosConfig:
                 raise ValueError(message)
         for url in split_urls(self.amqp_url) or [self.amqp_url]:
             broker_address(url)
-        try:
-            self.settings()
-        except ValueError as exc:
-            hint = ""
-            if self.redis_cluster:
-                hint = (
-                    " (orch_serv does not take a Redis Cluster yet: issue 14, items 1-2; "
-                    "--redis-url redis://127.0.0.1:6379/0 runs on the RabbitMQ cluster only)"
-                )
-            raise ValueError(f"{exc}{hint}") from None
+        self.settings()
 
     def settings(self) -> Settings:
         """The driver's settings (the processes get the same through the environment)."""

@@ -27,17 +27,22 @@ class PublishedModels:
         }
 
     async def publish(self, models: Sequence[StatusModel]) -> None:
-        """Make ``models`` the current versions of their names (one transaction)."""
+        """Make ``models`` the current versions of their names: every version is written
+        first, then the current ones (two keys of different Redis Cluster slots, in order)."""
         if not models:
             return
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(self.keys.models, mapping={m.name: m.to_json() for m in models})
-        pipe.hset(
-            self.keys.model_versions,
-            mapping={f"{m.name}:{m.version}": m.to_json() for m in models},
-        )
         try:
-            await pipe.execute()
+            await cast(
+                Awaitable[int],
+                self._redis.hset(
+                    self.keys.model_versions,
+                    mapping={f"{m.name}:{m.version}": m.to_json() for m in models},
+                ),
+            )
+            await cast(
+                Awaitable[int],
+                self._redis.hset(self.keys.models, mapping={m.name: m.to_json() for m in models}),
+            )
         except (RedisError, OSError) as exc:
             raise StoreError(f"redis publish_models failed: {exc}") from exc
         for model in models:

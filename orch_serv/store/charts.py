@@ -38,6 +38,7 @@ from orch_serv.store.chart_script import (
 )
 from orch_serv.store.keys import DEFAULT_SHARDS, Keys
 from orch_serv.store.redis_base import RedisBase, lua
+from orch_serv.store.scripts import register
 from orch_serv.store.shape import Field
 from orch_serv.store.timers import TimerId, due_ms
 
@@ -92,7 +93,8 @@ class ChartStore:
         self.keys = Keys(prefix, shards)
         self.prefix = prefix
         self.clock = clock
-        self._script = client.register_script(chart_prelude() + lua("chart_put.lua", CHART_ARGS))
+        self._script = register(client, chart_prelude() + lua("chart_put.lua", CHART_ARGS))
+        self._swap = register(client, _SWAP)
 
     @classmethod
     def of(cls, store: RedisBase) -> ChartStore:
@@ -118,18 +120,20 @@ class ChartStore:
         ``default`` or when there is none yet); returns (the version it replaces or None,
         whether it is the default chart now)."""
         document = orjson.dumps(chart.stored()).decode()
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hget(self._charts, chart.name)
-        pipe.hset(self._charts, chart.name, document)
-        pipe.hset(self._versions, f"{chart.name}:{chart.version}", document)
-        if default:
-            pipe.set(self._default, chart.name)
-        else:
-            pipe.set(self._default, chart.name, nx=True)
-        pipe.get(self._default)
-        previous, *_, now_default = await _call("save_chart", pipe.execute())
+        # Three keys of different Redis Cluster slots, one atomic command each, in order:
+        # the version, then the current chart (answering the one it replaces), the default.
+        await _call(
+            "save_chart",
+            self._redis.hset(self._versions, f"{chart.name}:{chart.version}", document),
+        )
+        previous = await _call(
+            "save_chart", self._swap(keys=[self._charts], args=[chart.name, document])
+        )
+        before = await _call(
+            "save_chart", self._redis.set(self._default, chart.name, nx=not default, get=True)
+        )
         old = Chart.from_stored(orjson.loads(previous)).version if previous else None
-        return old, now_default == chart.name
+        return old, default or before is None or before == chart.name
 
     async def get(self, name: str, version: str | None = None) -> Chart | None:
         """The current (or a given) version of chart ``name``."""
@@ -318,6 +322,13 @@ async def _call(what: str, op: Any) -> Any:
     except (RedisError, OSError) as exc:
         raise StoreError(f"redis {what} failed: {exc}") from exc
 
+
+#: HSET that answers the value it replaces.
+_SWAP = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return previous
+"""
 
 __all__ = [
     "CHART_KIND",

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from orch_serv.store.redis_base import RedisBase
+from orch_serv.store.scripts import register
 
 #: ARGV[1] owner, ARGV[2] mode (hold: renew when mine, else take when free; drop: delete
 #: when mine), ARGV[3] ttl ms. Answers 1 when the owner holds the lease afterwards.
@@ -40,7 +41,7 @@ class ShardLeaseStore:
 
     def __init__(self, store: RedisBase) -> None:
         self._store = store
-        self._script = store.redis.register_script(_LEASE)
+        self._script = register(store.redis, _LEASE)
 
     @property
     def shards(self) -> int:

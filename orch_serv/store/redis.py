@@ -30,6 +30,7 @@ from orch_serv.store.lineage import lineage_paths
 from orch_serv.store.redis_base import dumps as _dumps
 from orch_serv.store.redis_reads import RedisReads
 from orch_serv.store.replicas import RedisReplicas
+from orch_serv.store.scripts import register
 from orch_serv.store.sentinel import sentinel_client
 from orch_serv.store.shape import TRANSITION_ARGS, Field, RunFields
 from orch_serv.store.timers import TimerId, due_ms
@@ -319,7 +320,7 @@ class RedisRunStore(RedisReads):
     async def count_recovery(self, run_id: str, scope: str) -> int:
         """Count one more re-sent START/RESUME of a stranded run at position ``scope``
         (0: no such run)."""
-        script = self._redis.register_script(_COUNT_RECOVERY)
+        script = register(self._redis, _COUNT_RECOVERY)
         count = await self._call(
             "count_recovery", script(keys=[self.keys.run(run_id)], args=[f"recoveries:{scope}"])
         )

@@ -18,6 +18,7 @@ from orch_serv.flow.spec import FlowSpec
 from orch_serv.messages import ids
 from orch_serv.store.keys import DEFAULT_SHARDS, Keys
 from orch_serv.store.pipeliner import ScriptPipeliner
+from orch_serv.store.scripts import register
 from orch_serv.store.shape import TRANSITION_ARGS, ScriptArgs, lua_prelude
 
 
@@ -49,13 +50,13 @@ class RedisBase:
         self.clock = clock
         self.keys = Keys(prefix, shards)
         self.retention_ms = retention_seconds * 1000
-        self._create = client.register_script(lua("create_run.lua"))
-        self._transition = client.register_script(lua("transition.lua", TRANSITION_ARGS))
-        self._record = client.register_script(lua("record_event.lua"))
-        self._heartbeat = client.register_script(lua("heartbeat.lua"))
-        self._claim = client.register_script(lua("claim_timers.lua"))
-        self._release = client.register_script(lua("release_timer.lua"))
-        self._position = client.register_script(lua("position.lua"))
+        self._create = register(client, lua("create_run.lua"))
+        self._transition = register(client, lua("transition.lua", TRANSITION_ARGS))
+        self._record = register(client, lua("record_event.lua"))
+        self._heartbeat = register(client, lua("heartbeat.lua"))
+        self._claim = register(client, lua("claim_timers.lua"))
+        self._release = register(client, lua("release_timer.lua"))
+        self._position = register(client, lua("position.lua"))
         self._pipeliner = ScriptPipeliner(client)
         self._closed = False
 
@@ -121,15 +122,17 @@ class RedisBase:
         await self.check_shards(record=True)
         current = {f"{s.kind}:{s.name}": s.model_dump_json() for s in specs}
         versions = {f"{s.kind}:{s.name}:{s.version}": s.model_dump_json() for s in specs}
-        pipe = self._redis.pipeline(transaction=True)
+        # One key at a time, in this order (the keys lie in different slots of a Redis
+        # Cluster): a definition is readable by its version before it is the current one.
         if current:
-            pipe.hset(self.keys.specs, mapping=current)
-            pipe.hset(self.keys.spec_versions, mapping=versions)
-        if default_flow:
-            pipe.hset(self.keys.meta, "default_flow", default_flow)
-        if default_block:
-            pipe.hset(self.keys.meta, "default_block", default_block)
-        await self._call("register_specs", pipe.execute())
+            await self._call(
+                "register_specs", self._redis.hset(self.keys.spec_versions, mapping=versions)
+            )
+            await self._call("register_specs", self._redis.hset(self.keys.specs, mapping=current))
+        meta = {"default_flow": default_flow, "default_block": default_block}
+        chosen = {name: value for name, value in meta.items() if value}
+        if chosen:
+            await self._call("register_specs", self._redis.hset(self.keys.meta, mapping=chosen))
 
     async def get_spec(self, kind: str, name: str, version: str | None = None) -> FlowSpec | None:
         """The current definition, or the given version of it."""

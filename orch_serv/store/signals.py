@@ -25,6 +25,7 @@ from orch_serv.exceptions import StoreError
 from orch_serv.store.base import Event, RunStore
 from orch_serv.store.keys import Keys
 from orch_serv.store.redis_base import RedisBase, lua
+from orch_serv.store.scripts import register
 from orch_serv.store.shape import Field, ScriptArgs
 from orch_serv.store.timers import TimerId, due_ms
 
@@ -61,7 +62,7 @@ class Signals:
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._redis = client
         self.keys = keys
-        self._send = client.register_script(_prelude() + lua("signal.lua", SIGNAL_ARGS))
+        self._send = register(client, _prelude() + lua("signal.lua", SIGNAL_ARGS))
 
     async def send(
         self, run_id: str, name: str, data: Any, *, now: float, component: str = "client"

@@ -33,6 +33,7 @@ from orch_serv.store.base import Event
 from orch_serv.store.lineage import lineage_paths
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.store.redis_base import lua
+from orch_serv.store.scripts import register
 from orch_serv.store.shape import Field, ScriptArgs
 from orch_serv.store.timers import TimerId, due_ms
 
@@ -144,8 +145,8 @@ class StatusStore:
         self.models = models or PublishedModels(store.redis, store.keys.prefix)
         self.clock = clock or store.clock
         client = store.redis
-        self._create = client.register_script(lua("create_instance.lua", CREATE_ARGS))
-        self._set = client.register_script(status_prelude() + lua("set_status.lua", SET_ARGS))
+        self._create = register(client, lua("create_instance.lua", CREATE_ARGS))
+        self._set = register(client, status_prelude() + lua("set_status.lua", SET_ARGS))
         self._pinned: OrderedDict[str, Governed] = OrderedDict()
         self._cache_size = cache_size
 

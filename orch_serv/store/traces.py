@@ -30,6 +30,7 @@ from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import Event, Outcome, Position, Transition
 from orch_serv.store.redis import RedisRunStore
 from orch_serv.store.redis_base import dumps, lua
+from orch_serv.store.scripts import register
 from orch_serv.store.shape import Field, RunFields
 
 #: The ``kind`` of a trace run.
@@ -57,7 +58,7 @@ class Traces:
         self.store = store
         self.keys = store.keys
         self._redis = store.redis
-        self._create = self._redis.register_script(lua("create_trace.lua"))
+        self._create = register(self._redis, lua("create_trace.lua"))
 
     async def create(self, trace: NewTrace) -> bool:
         """Create the trace, RUNNING with its first event; False if the id is taken."""

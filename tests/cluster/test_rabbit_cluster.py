@@ -1,7 +1,7 @@
 """Runs on the local 3-node RabbitMQ cluster with quorum queues, connected through the list
 of its nodes: when the node the processes use is stopped, they fail over to the next node
 and new runs succeed (the quorum queues keep their messages on the other two nodes). Redis
-is the default single server (the Redis Cluster needs the sharded key layout first)."""
+is the default single server (tests/cluster/test_redis_cluster.py runs on both clusters)."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@
 -- new_* (new_step or new_attempt '*' = keep), cause, now, retention_ms (terminal only),
 -- clear_timers ('1'), ignored (JSON of the event recorded if the check fails, or ''),
 -- join_member and join_timer (a group member's field in KEYS[6] and its group's check, or ''),
--- and the
--- lists expect_states, fields (name, value pairs), events, statuses, timers_add (member,
--- due ms pairs), timers_remove.
+-- and the lists expect_states, fields (name, value pairs), events, statuses, timers_add
+-- (member, due ms pairs), timers_remove. base: the shard's key base (store/keys.py); prefix:
+-- the deployment's (for the 'finished' channel).
 -- Reply: once applied, the one string APPLIED; otherwise six strings: outcome, state, step,
 -- attempt, phase, reason ('' = none), the position being the run's current one.
 local cur = redis.call('HMGET', KEYS[1], 'state', 'step', 'attempt', 'phase', 'cause', 'key')
