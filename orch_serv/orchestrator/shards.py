@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from orch_serv.exceptions import StoreError
 from orch_serv.logs import get_logger
+from orch_serv.store.keys import shard_of
 
 if TYPE_CHECKING:  # loads redis: imported when first used
     from orch_serv.orchestrator.presence import Presence
@@ -52,6 +53,10 @@ class ShardLeases:
         self.owned: frozenset[int] = frozenset()
         # where this replica starts looking for free shards (replicas start apart)
         self._offset = zlib.crc32(owner.encode()) % leases.shards
+
+    def shard_of(self, run_id: str) -> int:
+        """The shard of ``run_id``."""
+        return shard_of(run_id, self._leases.shards)
 
     async def current(self) -> frozenset[int]:
         """The shards held now, renewing and rebalancing first when that is due."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from orch_serv.background import Background
 from orch_serv.exceptions import OrchServError
@@ -44,6 +44,8 @@ class TimerLoop:
         #: The shards whose timers this loop claims (None: every shard).
         self.shards = shards
         self._held: frozenset[int] | None = None
+        #: Shards another replica holds, with a timer this one set that is due soon.
+        self._borrowed: dict[int, float] = {}
         self.handler = handler
         self.clock = clock
         self.lease = lease
@@ -72,8 +74,15 @@ class TimerLoop:
         """True while timers are being handled."""
         return bool(self._running)
 
-    def poke(self, due: float | None = None) -> None:
-        """A timer due at ``due`` was set: wake up if that is sooner than planned."""
+    def poke(self, due: float | None = None, run_id: str | None = None) -> None:
+        """A timer due at ``due`` was set (for ``run_id``): wake up if that is sooner than
+        planned. A timer due within ``poll`` in a shard another replica holds is claimed by
+        this one at its due time (the holder would see it only at its next poll): a wait or
+        group check made due now by this replica runs now, as with one replica."""
+        if run_id is not None and self.shards is not None and due is not None:
+            shard = self.shards.shard_of(run_id)
+            if (self._held is None or shard not in self._held) and due <= self.clock() + self.poll:
+                self._borrowed[shard] = min(due, self._borrowed.get(shard, due))
         if due is None or due < self._next_wake:
             self._wake.set()
 
@@ -90,9 +99,15 @@ class TimerLoop:
 
     async def tick(self) -> int:
         """Claim what is due now and start handling it; returns how many were claimed."""
+        now = self.clock()
+        wanted: Collection[int] | None = None
         if self.shards is not None:
             self._held = await self.shards.current()
-        claimed = await self.store.claim_timers(self.clock(), self.lease, self.batch, self._held)
+            due_now = {n for n, due in self._borrowed.items() if due <= now}
+            for n in due_now:
+                del self._borrowed[n]
+            wanted = self._held | due_now
+        claimed = await self.store.claim_timers(now, self.lease, self.batch, wanted)
         for member, lease_ms in claimed:
             await self._slots.acquire()
             task = asyncio.create_task(self._handle(member, lease_ms))
@@ -108,6 +123,12 @@ class TimerLoop:
             log.warning("timer_loop_error", error=str(exc))
             due = None
         wait = self.poll if cap is None else cap
+        if self._borrowed:
+            due = (
+                min(due, *self._borrowed.values())
+                if due is not None
+                else min(self._borrowed.values())
+            )
         if due is not None:
             wait = min(wait, max(0.0, due - now))
         self._next_wake = now + wait

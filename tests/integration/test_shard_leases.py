@@ -4,14 +4,18 @@ shards over at once, a dead one's shards are taken once its leases expire."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
+from orch_serv.constants import TimerKind
 from orch_serv.orchestrator.shards import ShardLeases
+from orch_serv.orchestrator.timers import TimerLoop
 from orch_serv.store.leases import ShardLeaseStore
 from orch_serv.store.redis import RedisRunStore
+from orch_serv.store.timers import TimerId
 from tests.conftest import REDIS_URL, cleanup, eventually, unique_name
 
 pytestmark = pytest.mark.integration
@@ -84,3 +88,38 @@ async def test_a_dead_replicas_shards_are_taken_when_its_leases_expire(
         return survivor.owned == frozenset(range(16))
 
     assert await eventually(all_taken, timeout=10, interval=0.05)
+
+
+async def test_a_timer_this_replica_makes_due_now_in_another_replicas_shard_fires_here(
+    leases: ShardLeaseStore,
+) -> None:
+    """A wait or group check made due now by a replica that does not hold the run's shard
+    runs on that replica at once, not at the holder's next poll."""
+    peers = Peers(2)
+    other = replica(leases, "other", peers)
+    await other.refresh()
+    mine = replica(leases, "mine", peers)
+    store = leases._store
+    assert isinstance(store, RedisRunStore)
+    fired: list[str] = []
+
+    async def handler(timer: TimerId) -> None:
+        fired.append(timer.run_id)
+
+    loop = TimerLoop(store, handler, clock=time.time, poll=30.0, shards=mine)
+    await loop.tick()  # takes its share: the shards `other` does not hold
+    assert mine.owned and not mine.owned & other.owned
+    run_id = next(f"r{n}" for n in range(1000) if store.keys.shard(f"r{n}") in other.owned)
+    member = str(TimerId(run_id, TimerKind.WAIT, step=1, attempt=1))
+    now = time.time()
+    await store.redis.zadd(store.keys.timers_of(run_id), {member: int(now * 1000)})
+    assert await loop.tick() == 0  # not its shard: the holder's
+    loop.poke(now, run_id)  # ...unless it set the timer itself
+    assert await loop.tick() == 1
+
+    async def handled() -> bool:
+        return fired == [run_id]
+
+    assert await eventually(handled)
+    assert not loop._borrowed  # borrowed for that one claim only
+    await loop.stop()
