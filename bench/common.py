@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+#: The servers (``BENCH_AMQP_URL`` / ``BENCH_REDIS_URL`` name others, e.g. the local clusters
+#: of scripts/cluster.sh: a list of AMQP nodes and a ``redis+cluster://`` URL).
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: One AMQP node, for the benchmark's own admin connections.
+AMQP_NODE = AMQP_URL.split(",")[0]
 STEPS_PER_FLOW = 3
 
 

@@ -13,12 +13,14 @@ from typing import Any
 
 import aio_pika
 import psutil
+from redis.asyncio.cluster import RedisCluster
 
-from bench.common import AMQP_URL, REDIS_URL, Result, cpu_seconds, server_processes
+from bench.common import AMQP_NODE, AMQP_URL, REDIS_URL, Result, cpu_seconds, server_processes
 from orch_serv.backends import open_backends
 from orch_serv.constants import EventKind, RunState
 from orch_serv.orchestrator.client import Client
 from orch_serv.settings import Settings
+from orch_serv.store.cluster import is_cluster, node_client
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "orch-serv")
@@ -35,7 +37,10 @@ class Completions:
 
     async def start(self) -> None:
         store = self.client.store
-        self._pubsub = store.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[attr-defined]
+        redis = store.redis  # type: ignore[attr-defined]
+        if is_cluster(redis):  # the cluster forwards every PUBLISH to every node
+            redis = node_client(redis)
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(store.keys.finished_channel)  # type: ignore[attr-defined]
         self._task = asyncio.create_task(self._listen())
 
@@ -71,7 +76,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 async def _consumers(queue: str) -> int:
-    connection = await aio_pika.connect(AMQP_URL)
+    connection = await aio_pika.connect(AMQP_NODE)
     async with connection:
         channel = await connection.channel()
         declared = await channel.declare_queue(queue, passive=True)
@@ -152,6 +157,9 @@ async def _prefill(store: Any, run_ids: list[str], count: int) -> None:
 
 
 async def _used_memory(store: Any) -> int:
+    if is_cluster(store.redis):  # every primary's, summed
+        info = await store.redis.info("memory", target_nodes=RedisCluster.PRIMARIES)
+        return sum(int(node["used_memory"]) for node in info.values())
     info = await store.redis.info("memory")
     return int(info["used_memory"])
 
@@ -237,8 +245,14 @@ async def _cleanup(store: Any, settings: Settings) -> None:
     redis = store.redis
     keys = [k async for k in redis.scan_iter(match=f"{settings.key_prefix}:*", count=10_000)]
     for i in range(0, len(keys), 1000):
-        await redis.delete(*keys[i : i + 1000])
-    connection = await aio_pika.connect(AMQP_URL)
+        if is_cluster(redis):  # keys of many slots: one DEL each, pipelined per node
+            pipe = redis.pipeline(transaction=False)
+            for key in keys[i : i + 1000]:
+                pipe.delete(key)
+            await pipe.execute()
+        else:
+            await redis.delete(*keys[i : i + 1000])
+    connection = await aio_pika.connect(AMQP_NODE)
     async with connection:
         channel = await connection.channel()
         for queue in ("orchestrator", "dead", "svc.bench"):

@@ -97,6 +97,9 @@ class TimerKind(StrEnum):
     WAIT = "wait"
     #: A group step's next check of its members (orch_serv.orchestrator.groups).
     GROUP = "group"
+    #: A direct start's guard: its first command was committed by a client that may have
+    #: died before publishing it (orch_serv.orchestrator.direct_start).
+    START = "start"
 
 
 class EventStatus(StrEnum):

@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         description="A run still waiting for its START or RESUME message this long (its "
         "client died before sending it) is sent one by the orchestrators' housekeeping.",
     )
+    direct_starts: bool = Field(
+        True,
+        description="Clients commit a run's first dispatch and publish its command themselves "
+        "(no START hop through an orchestrator) when the first step has no pre hook and is "
+        "not a wait or a group; off, or with metrics or tracing on, they send a START.",
+    )
     max_start_attempts: int = Field(
         5,
         ge=1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from orch_serv.messages import ids
 from orch_serv.messages.codec import encode, headers_for
 from orch_serv.messages.envelope import Envelope
 from orch_serv.observability import tracing
+from orch_serv.orchestrator import direct_start
 from orch_serv.orchestrator.cancel import send_cancel
 from orch_serv.orchestrator.core.dispatch import resume_message, start_message
 from orch_serv.settings import DEFAULT_MAX_MESSAGE_BYTES
@@ -47,7 +49,11 @@ class Client:
 
     ``max_message_bytes`` is the largest start message it sends (``Settings.max_message_bytes``
     of the orchestrators, which dead-letter anything larger): a larger start is refused with
-    :class:`MessageTooLarge` before anything is written."""
+    :class:`MessageTooLarge` before anything is written.
+
+    A start commits the run's first dispatch and publishes its command itself when the
+    orchestrators allow it (:mod:`~orch_serv.orchestrator.direct_start`); with
+    ``direct_starts=False`` it always sends a START to the orchestrators instead."""
 
     def __init__(
         self,
@@ -56,12 +62,15 @@ class Client:
         *,
         clock: Callable[[], float] = time.time,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        direct_starts: bool = True,
     ) -> None:
         self.transport = transport
+        self.direct_starts = direct_starts
         self.store = store
         self.clock = clock
         self.max_message_bytes = max_message_bytes
         self._specs: dict[tuple[str | None, str | None], tuple[FlowSpec, float]] = {}
+        self._direct: tuple[direct_start.DirectStart | None, float] | None = None
 
     async def resolve(self, flow: str | None = None, target: str | None = None) -> FlowSpec:
         """The registered definition a start would run: the block ``target``, else the flow
@@ -126,29 +135,60 @@ class Client:
         run_id = self.store.new_run_id(key)
         if traceparent is None:  # the caller's current span, when tracing is on: a link
             traceparent = tracing.current_traceparent()
-        message = start_message(run_id, spec.kind, spec.name, spec.version, body, traceparent)
-        data = encode(message)
+        now = self.clock()
+        direct = await self._direct_start(spec)
+        plan = message = None
+        if direct is not None:  # the first command is what goes out: its size is checked
+            plan = direct_start.first_dispatch(direct, spec, run_id, body, now, traceparent)
+            data = encode(plan.command)
+        else:
+            message = start_message(run_id, spec.kind, spec.name, spec.version, body, traceparent)
+            data = encode(message)
         if len(data) > self.max_message_bytes:
             raise MessageTooLarge(
                 f"the start of {spec.kind} {spec.name!r} is {len(data)} bytes, over the limit "
                 f"of {self.max_message_bytes} bytes (max_message_bytes); nothing was started"
             )
-        now = self.clock()
         limit = deadline if deadline is not None else spec.deadline
-        created = await self.store.create_run(
-            NewRun(
-                run_id=run_id,
-                spec=spec,
-                input=body,
-                now=now,
-                key=key,
-                deadline=None if limit is None else now + limit,
-            )
+        new = NewRun(
+            run_id=run_id,
+            spec=spec,
+            input=body,
+            now=now,
+            key=key,
+            deadline=None if limit is None else now + limit,
         )
+        if plan is None:
+            created = await self.store.create_run(new)
+        else:  # one round trip: the store pipelines the two scripts, in this order
+            created, committed = await asyncio.gather(
+                self.store.create_run(new), self.store.transition(plan.commit)
+            )
         if not created.created:
             return await self._started_before(transport, created, spec, key, traceparent)
+        if plan is not None:
+            if committed.outcome is Outcome.NOT_FOUND:  # a store that ran them out of order
+                committed = await self.store.transition(plan.commit)
+            if committed.outcome is Outcome.APPLIED:
+                await direct_start.send_first(transport, self.store, plan.command, data)
+                return run_id
+            data = b""  # a fresh run id always takes it; should it not, the START path is safe
+        if message is None:
+            message = start_message(run_id, spec.kind, spec.name, spec.version, body, traceparent)
         await self._send(transport, message, data)
         return run_id
+
+    async def _direct_start(self, spec: FlowSpec) -> direct_start.DirectStart | None:
+        """How to dispatch ``spec``'s first step here, or None: send a START (see
+        :mod:`~orch_serv.orchestrator.direct_start`). Kept for ``SPEC_CACHE_SECONDS``."""
+        if not self.direct_starts or not direct_start.eligible(spec):
+            return None
+        now = time.monotonic()
+        if self._direct is None or self._direct[1] <= now:
+            namespace = self._transport().topology.namespace
+            found = await direct_start.read(self.store, namespace)
+            self._direct = (found, now + SPEC_CACHE_SECONDS)
+        return self._direct[0]
 
     async def _started_before(
         self,

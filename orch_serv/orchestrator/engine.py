@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orch_serv import observability
-from orch_serv.constants import Lane, MessageKind, TimerKind
+from orch_serv.constants import Lane, MessageKind
 from orch_serv.exceptions import FlowNotFound, MsgException, StoreError, TransportError
 from orch_serv.flow.groups import BRANCH_MARK, GROUPS_SERVICE
 from orch_serv.flow.registry import Definition, FlowRegistry
@@ -29,6 +29,7 @@ from orch_serv.inflight import Inflight
 from orch_serv.logs import bound_context, get_logger
 from orch_serv.messages.codec import decode, encode, headers_for
 from orch_serv.messages.envelope import Envelope
+from orch_serv.orchestrator import direct_start
 from orch_serv.orchestrator.cancel import send_notice
 from orch_serv.orchestrator.core import (
     Advance,
@@ -46,7 +47,6 @@ from orch_serv.orchestrator.core import (
     Send,
 )
 from orch_serv.orchestrator.definitions import Definitions
-from orch_serv.orchestrator.diagnose import dispatch_diagnosis
 from orch_serv.orchestrator.groups import Groups
 from orch_serv.orchestrator.housekeeping import Housekeeper
 from orch_serv.orchestrator.journal import log_outcome
@@ -54,6 +54,7 @@ from orch_serv.orchestrator.presence import Presence, app_names
 from orch_serv.orchestrator.shards import shard_leases
 from orch_serv.orchestrator.status_models import record_status
 from orch_serv.orchestrator.steps import call_hook
+from orch_serv.orchestrator.timer_kinds import fire_timer
 from orch_serv.orchestrator.timers import TimerLoop
 from orch_serv.orchestrator.waits import Waits
 from orch_serv.settings import Settings
@@ -161,6 +162,12 @@ class Engine:
         self._queue = await self.transport.declare_orchestrator()
         if self.status_models and self.statuses is not None:
             await self.statuses.models.publish(self.status_models)
+        await direct_start.publish(
+            self.store,
+            self.settings,
+            self.planner.reply_to,
+            observed=direct_start.observed(),
+        )
         # Published last: a client that sees a definition can always publish its start.
         await self.store.register_specs(
             self.registry.specs(),
@@ -316,34 +323,7 @@ class Engine:
     # -- timers ------------------------------------------------------------------------------
     async def on_timer(self, timer: TimerId) -> None:
         """Handle one due timer (called by the timer loop, under a lease)."""
-        now = self.clock()
-        if timer.kind is TimerKind.DEADLINE:
-            await self.apply(self.clocks.on_deadline(timer, now))
-            return
-        if timer.kind is TimerKind.CHART:  # a chart machine's time state
-            from orch_serv.charts.timers import fire_chart_timer  # loads redis: not at import
-
-            due = await fire_chart_timer(self.store, timer)
-            if due is not None:
-                self.timers.poke(due)
-            return
-        if timer.kind is TimerKind.WAIT:  # a wait step's next check
-            await self.waits.fire(timer)
-            return
-        if timer.kind is TimerKind.GROUP:  # a group step's next check of its members
-            await self.groups.fire(timer)
-            return
-        record = await self.store.get_run(timer.run_id)
-        if record is None or record.state.terminal:
-            return
-        definition = await self.definitions.get(record.kind, record.flow, record.version)
-        why = None
-        if timer.kind is TimerKind.DISPATCH:
-            step = definition.spec.step(timer.step)
-            if step is not None:
-                why = await dispatch_diagnosis(self.transport, step.service)
-        decision = self.clocks.on_timer(definition.spec, timer, record, now, why=why)
-        await self.apply(decision)
+        await fire_timer(self, timer)
 
     # -- carrying out decisions --------------------------------------------------------------
     async def apply(self, decision: Decision) -> Disposition:
@@ -356,7 +336,7 @@ class Engine:
             if outcome == BeatOutcome.NOT_FOUND:
                 return f"unknown run {decision.beat.run_id!r}"
             if decision.dues:
-                self.timers.poke(min(decision.dues))
+                self.timers.poke(min(decision.dues), decision.beat.run_id)
             return None
         if isinstance(decision, RecordStatus):
             state = await self.store.record_event(decision.run_id, decision.event, decision.status)
@@ -388,9 +368,10 @@ class Engine:
             log.debug("transition_skipped", run_id=change.run_id, reason=result.reason)
             return None
         if change.timers_add:
-            self.timers.poke(min(due for _, due in change.timers_add))
+            self.timers.poke(min(due for _, due in change.timers_add), change.run_id)
         elif change.new.state.terminal and BRANCH_MARK in change.run_id:
-            self.timers.poke(change.now)  # a group member ended: its group's check is due
+            # a group member ended: its group's check (in the parent's shard) is due
+            self.timers.poke(change.now, change.run_id)
         log_outcome(change)
         if decision.cancel is not None:
             await send_notice(self.transport, decision.cancel)

@@ -6,6 +6,7 @@ on)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -76,6 +77,9 @@ async def test_the_pipeline_runs_on_both_clusters_with_runs_on_every_primary(
     assert len(nodes) == 3  # 48 runs over 16 shards land on every primary
 
 
+# redis-py's cluster client drops the node objects of a map it re-reads after a failover
+# without closing their pooled connections: their sockets are collected unclosed.
+@pytest.mark.filterwarnings("ignore:unclosed:ResourceWarning")
 async def test_runs_go_on_when_a_redis_primary_stops(on_clusters: Settings) -> None:
     primaries = harness("primaries")
     assert primaries.returncode == 0, primaries.stderr
@@ -122,6 +126,7 @@ async def test_runs_go_on_when_a_redis_primary_stops(on_clusters: Settings) -> N
                 return (await asyncio.to_thread(harness, "status")).returncode == 0
 
             assert await eventually(healed, timeout=60, interval=0.5)
+        gc.collect()  # the dropped nodes' sockets, here under the filter (see above)
     assert [r.state for r in records] == [RunState.SUCCEEDED] * 40
     assert all(r.result is not None and r.result["trail"] == RESULT for r in records)
     for events in histories:  # every step completed once, however often it was redelivered

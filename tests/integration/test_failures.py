@@ -163,8 +163,12 @@ async def test_cancel_stops_a_running_async_handler(running: Running) -> None:
         await running.cancel(run_id)
 
 
-async def _in_handler(running: Running, run_id: str) -> bool:
-    return any(ctx.run_id == run_id for w in running.workers for ctx in w._running.values())
+async def _in_handler(running: Running, run_id: str, step: int | None = None) -> bool:
+    return any(
+        ctx.run_id == run_id and step in (None, ctx.step)
+        for w in running.workers
+        for ctx in w._running.values()
+    )
 
 
 async def test_cancel_sets_the_flag_a_sync_handler_checks(running: Running) -> None:
@@ -197,7 +201,8 @@ async def test_a_failure_at_step_3_compensates_steps_2_then_1(running: Running) 
 
 async def test_cancel_with_compensation_undoes_completed_steps(running: Running) -> None:
     run_id = await running.start("hold_then_wait", {"item": "room"})
-    await eventually(lambda: _in_handler(running, run_id))
+    # in the second step's handler (the first one's, reserve, may be caught running too)
+    await eventually(lambda: _in_handler(running, run_id, step=1))
     record = await running.cancel(run_id, compensate=True)
     assert record.state is RunState.COMPENSATING
     final = await running.wait(run_id, timeout=30)
