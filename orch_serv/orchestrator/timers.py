@@ -46,6 +46,7 @@ class TimerLoop:
         self._held: frozenset[int] | None = None
         #: Shards another replica holds, with a timer this one set that is due soon.
         self._borrowed: dict[int, float] = {}
+        self._claiming = False
         self.handler = handler
         self.clock = clock
         self.lease = lease
@@ -71,8 +72,10 @@ class TimerLoop:
 
     @property
     def busy(self) -> bool:
-        """True while timers are being handled."""
-        return bool(self._running)
+        """True while timers are being claimed or handled (a claimed timer is re-scored to
+        its lease's end until its handler releases it: the test kit must not take that for
+        the next timer and jump its clock there)."""
+        return bool(self._running) or self._claiming
 
     def poke(self, due: float | None = None, run_id: str | None = None) -> None:
         """A timer due at ``due`` was set (for ``run_id``): wake up if that is sooner than
@@ -99,20 +102,24 @@ class TimerLoop:
 
     async def tick(self) -> int:
         """Claim what is due now and start handling it; returns how many were claimed."""
-        now = self.clock()
-        wanted: Collection[int] | None = None
-        if self.shards is not None:
-            self._held = await self.shards.current()
-            due_now = {n for n, due in self._borrowed.items() if due <= now}
-            for n in due_now:
-                del self._borrowed[n]
-            wanted = self._held | due_now
-        claimed = await self.store.claim_timers(now, self.lease, self.batch, wanted)
-        for member, lease_ms in claimed:
-            await self._slots.acquire()
-            task = asyncio.create_task(self._handle(member, lease_ms))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+        self._claiming = True
+        try:
+            now = self.clock()
+            wanted: Collection[int] | None = None
+            if self.shards is not None:
+                self._held = await self.shards.current()
+                due_now = {n for n, due in self._borrowed.items() if due <= now}
+                for n in due_now:
+                    del self._borrowed[n]
+                wanted = self._held | due_now
+            claimed = await self.store.claim_timers(now, self.lease, self.batch, wanted)
+            for member, lease_ms in claimed:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._handle(member, lease_ms))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+        finally:
+            self._claiming = False
         return len(claimed)
 
     async def _sleep(self, cap: float | None = None) -> None:
