@@ -231,7 +231,8 @@ class RedisReads(RedisBase):
 
     async def stranded(self, older_than: float, limit: int = 1000) -> list[RunRecord]:
         """PENDING runs, and RUNNING/COMPENSATING runs in phase QUEUED, last changed before
-        ``older_than`` (oldest first, at most ``limit`` looked at per state)."""
+        ``older_than`` (oldest first: at most ``limit`` entries per state and shard are read,
+        and the oldest ``3 * limit`` of them looked at)."""
         found: list[RunRecord] = []
         pipe = self._redis.pipeline(transaction=False)
         for state in (RunState.PENDING, RunState.RUNNING, RunState.COMPENSATING):
@@ -240,7 +241,7 @@ class RedisReads(RedisBase):
                 pipe.zrangebyscore(index, "-inf", older_than, start=0, num=limit, withscores=True)
         pages = await self._call("stranded", pipe.execute())
         oldest = sorted((score, str(rid)) for page in pages for rid, score in page)
-        ids = [rid for _, rid in oldest]
+        ids = [rid for _, rid in oldest][: 3 * limit]
         if ids:
             for record in await self._get_runs(ids):
                 queued = record.state is RunState.PENDING or record.phase is Phase.QUEUED
