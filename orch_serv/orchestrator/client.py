@@ -388,11 +388,9 @@ class Client:
 async def _poke_group(store: RunStore, record: RunRecord, now: float) -> None:
     """A run cancelled at a group step: make the group's check due now, so that it cancels
     the members still running (docs/groups.md)."""
-    from orch_serv.store.groups import joins_of
-    from orch_serv.store.redis_base import RedisBase
+    from orch_serv.store.groups import group_timer  # loads nothing of redis
 
-    if isinstance(store, RedisBase):
-        await joins_of(store).poke(record.run_id, record.step, record.attempt, now)
+    await store.move_timer(group_timer(record.run_id, record.step, record.attempt), now)
 
 
 def unknown_name_message(kind: str, name: str, known: list[str]) -> str:

@@ -103,7 +103,7 @@ class Groups:
             return
         now = self.clock()
         due = now + step.group.poll
-        await joins.check_again(parent.run_id, timer.step, timer.attempt, due)
+        await self.store.move_timer(str(timer), due)
         await self._check(joins, parent, step, step.group, now)
         self.poke(due)
 

@@ -82,9 +82,14 @@ class TimerLoop:
         planned. A timer due within ``poll`` in a shard another replica holds is claimed by
         this one at its due time (the holder would see it only at its next poll): a wait or
         group check made due now by this replica runs now, as with one replica."""
-        if run_id is not None and self.shards is not None and due is not None:
+        if (
+            run_id is not None
+            and self.shards is not None
+            and due is not None
+            and due <= self.clock() + self.poll  # most timers are not that soon: no hashing
+        ):
             shard = self.shards.shard_of(run_id)
-            if (self._held is None or shard not in self._held) and due <= self.clock() + self.poll:
+            if self._held is None or shard not in self._held:
                 self._borrowed[shard] = min(due, self._borrowed.get(shard, due))
         if due is None or due < self._next_wake:
             self._wake.set()

@@ -109,13 +109,11 @@ class Waits:
         if step is None or step.wait is None:
             log.warning("wait_timer_without_wait", member=str(timer))
             return
-        from orch_serv.store.signals import signals_of  # loads redis: not at import
-
         now = self.clock()
         # The next check is set BEFORE this one looks: a signal that arrives meanwhile makes
         # it due at once again (and is not overwritten by setting it afterwards).
         due = now + step.wait.poll
-        await signals_of(self.store).check_again(str(timer), due)
+        await self.store.move_timer(str(timer), due)
         held = await check(self.store, step.wait, record)
         if held is None:
             self.poke(due)

@@ -365,6 +365,9 @@ class RunStore(Protocol):
     async def release_timer(self, member: str, lease_ms: int) -> None:
         """Remove a handled timer unless it was set again meanwhile."""
 
+    async def move_timer(self, member: str, due: float) -> None:
+        """Move a pending timer to ``due``; nothing when it is gone."""
+
     async def next_timer_due(self, shards: Collection[int] | None = None) -> float | None:
         """Due time (s) of the earliest timer of ``shards`` (None: every shard), or None."""
 

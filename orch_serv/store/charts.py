@@ -37,7 +37,7 @@ from orch_serv.store.chart_script import (
     machine_run_id,
 )
 from orch_serv.store.keys import DEFAULT_SHARDS, Keys
-from orch_serv.store.redis_base import RedisBase, lua
+from orch_serv.store.redis_base import RedisBase, lua, merged
 from orch_serv.store.scripts import register
 from orch_serv.store.shape import Field
 from orch_serv.store.timers import TimerId, due_ms
@@ -230,8 +230,7 @@ class ChartStore:
         for shard in self.keys.every_shard:
             pipe.zrevrange(shard.flow_index(chart), 0, limit - 1, withscores=True)
         pages = await _call("list_machines", pipe.execute())
-        newest = sorted(((s, r) for page in pages for r, s in page), reverse=True)[:limit]
-        ids = [run_id for _, run_id in newest]
+        ids = merged(pages)[:limit]
         found = []
         for run_id in ids:
             name, at, machine = str(run_id).partition("@")

@@ -25,7 +25,7 @@ from orch_serv.flow.groups import parse_member_id
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import RunStore
 from orch_serv.store.keys import Keys
-from orch_serv.store.timers import TimerId, due_ms
+from orch_serv.store.timers import TimerId
 
 if TYPE_CHECKING:  # the client library is loaded only by a Redis store, not at import
     import redis.asyncio as aioredis
@@ -86,10 +86,6 @@ class GroupJoins:
         self.keys = keys
         self.retention_ms = retention_ms
 
-    def _timer_set(self, run_id: str) -> str:
-        """The timer set the group checks of ``run_id`` are in (its shard's)."""
-        return self.keys.timers_of(run_id)
-
     async def _do(self, what: str, call: Awaitable[Any]) -> Any:
         from redis.exceptions import RedisError
 
@@ -129,24 +125,12 @@ class GroupJoins:
             cast(Awaitable[Any], self._redis.srem(self.keys.run_timers(parent), member)),
         )
 
-    async def check_again(self, parent: str, step: int, attempt: int, due: float) -> None:
-        """Move the group's pending check to ``due`` (nothing once it is gone)."""
-        member = group_timer(parent, step, attempt)
-        await self._do(
-            "check", self._redis.zadd(self._timer_set(parent), {member: due_ms(due)}, xx=True)
-        )
-
     async def mark_decided(self, parent: str, step: int, attempt: int, field: str) -> bool:
         """Mark the group decided; True for the call that marked it first."""
         key = join_key(self.keys, parent, step, attempt)
         return bool(
             await self._do("decided", cast(Awaitable[Any], self._redis.hsetnx(key, field, "1")))
         )
-
-    async def poke(self, parent: str, step: int, attempt: int, now: float) -> None:
-        """Make the group check of (parent, step, attempt) due now, if there is one (a
-        cancelled run's members are then cancelled at once)."""
-        await self.check_again(parent, step, attempt, now)
 
     async def expire(self, parent: str, step: int, attempt: int) -> None:
         """Let the join hash expire after the retention (the group is over)."""

@@ -265,6 +265,12 @@ class RedisRunStore(RedisReads):
             self._release(keys=[shard.timers, shard.run_timers(run_id)], args=[member, lease_ms]),
         )
 
+    async def move_timer(self, member: str, due: float) -> None:
+        """Move a pending timer to ``due`` (a wait's or a group's next check, a check made due
+        now); nothing when it is gone (the run moved on and cleared it)."""
+        timers = self.keys.timers_of(member.split("|", 1)[0])
+        await self._call("move_timer", self._redis.zadd(timers, {member: due_ms(due)}, xx=True))
+
     async def next_timer_due(self, shards: Collection[int] | None = None) -> float | None:
         """Due time of the earliest timer of ``shards`` (default: every shard), in seconds, or
         None when there is none."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from typing import Any, Self
 
@@ -158,10 +158,17 @@ class RedisBase:
         return flow, block
 
 
+def merged(pages: Iterable[Iterable[tuple[Any, Any]]], *, highest_first: bool = True) -> list[str]:
+    """The members of sorted-set pages read ``WITHSCORES`` (one per shard), merged in score
+    order, then by member: what a reader of every shard's index lists."""
+    entries = sorted(((float(s), str(m)) for page in pages for m, s in page), reverse=highest_first)
+    return [member for _, member in entries]
+
+
 #: Sets the meta hash's ``shards`` field unless it is set; answers the stored count.
 _RECORD_SHARDS = """
 redis.call('HSETNX', KEYS[1], 'shards', ARGV[1])
 return redis.call('HGET', KEYS[1], 'shards')
 """
 
-__all__ = ["RedisBase", "dumps", "lua"]
+__all__ = ["RedisBase", "dumps", "lua", "merged"]

@@ -19,7 +19,7 @@ from orch_serv.messages import ids
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import Event, Position, RunRecord
 from orch_serv.store.cluster import is_cluster, node_client
-from orch_serv.store.redis_base import RedisBase
+from orch_serv.store.redis_base import RedisBase, merged
 from orch_serv.store.shape import Field
 
 
@@ -113,10 +113,7 @@ class RedisReads(RedisBase):
             for state in RunState:
                 pipe.zrevrange(shard.state_index(state.value), 0, limit - 1, withscores=True)
         pages = await self._call("list_runs", pipe.execute())
-        entries = sorted(((score, rid) for page in pages for rid, score in page), reverse=True)[
-            :limit
-        ]
-        return await self._get_runs([rid for _, rid in entries])
+        return await self._get_runs(merged(pages)[:limit])
 
     async def page_runs(self, query: RunQuery, limit: int = 50) -> RunPage:
         """One page of runs matching ``query``, in a stable order (see :class:`RunQuery`):
@@ -240,8 +237,7 @@ class RedisReads(RedisBase):
                 index = shard.state_index(state.value)
                 pipe.zrangebyscore(index, "-inf", older_than, start=0, num=limit, withscores=True)
         pages = await self._call("stranded", pipe.execute())
-        oldest = sorted((score, str(rid)) for page in pages for rid, score in page)
-        ids = [rid for _, rid in oldest][: 3 * limit]
+        ids = merged(pages, highest_first=False)[: 3 * limit]
         if ids:
             for record in await self._get_runs(ids):
                 queued = record.state is RunState.PENDING or record.phase is Phase.QUEUED

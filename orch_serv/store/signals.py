@@ -97,15 +97,6 @@ class Signals:
             raise StoreError(f"signal {name!r} of run {run_id!r}: {exc}") from exc
         return (False, None) if raw is None else (True, orjson.loads(raw))
 
-    async def check_again(self, member: str, due: float) -> None:
-        """Move a pending timer (a wait's next check) to ``due``; nothing when it is gone
-        (the run moved on and cleared it)."""
-        try:
-            timers = self.keys.timers_of(TimerId.parse(member).run_id)
-            await self._redis.zadd(timers, {member: due_ms(due)}, xx=True)
-        except (RedisError, OSError) as exc:
-            raise StoreError(f"timer {member!r}: {exc}") from exc
-
 
 _SIGNALS: weakref.WeakKeyDictionary[RedisBase, Signals] = weakref.WeakKeyDictionary()
 

@@ -29,7 +29,7 @@ from orch_serv.exceptions import StoreError
 from orch_serv.messages.envelope import ErrorInfo
 from orch_serv.store.base import Event, Outcome, Position, Transition
 from orch_serv.store.redis import RedisRunStore
-from orch_serv.store.redis_base import dumps, lua
+from orch_serv.store.redis_base import dumps, lua, merged
 from orch_serv.store.scripts import register
 from orch_serv.store.shape import Field, RunFields
 
@@ -131,8 +131,7 @@ class Traces:
         for shard in self.keys.every_shard:
             pipe.zrevrange(shard.path_index(path), 0, PATH_CANDIDATES - 1, withscores=True)
         pages = await self._call("runs_of_path", pipe.execute())
-        entries = sorted(((s, str(r)) for page in pages for r, s in page), reverse=True)
-        ids = [rid for _, rid in entries[:PATH_CANDIDATES]]
+        ids = merged(pages)[:PATH_CANDIDATES]
         if not ids:
             return []
         pipe = self._redis.pipeline(transaction=False)

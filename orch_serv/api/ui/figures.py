@@ -14,6 +14,7 @@ from orch_serv.constants import EventKind
 from orch_serv.flow.spec import FlowSpec
 from orch_serv.store.base import Event
 from orch_serv.store.redis import RedisRunStore
+from orch_serv.store.redis_base import merged
 
 MAX_RUNS = 200
 MAX_EVENTS = 400
@@ -110,9 +111,9 @@ async def compute(store: RedisRunStore, spec: FlowSpec, now: float, window: floa
             index, "+inf", repr(since), start=0, num=MAX_RUNS + 1, withscores=True
         )
     pages = await pipe.execute()
-    newest = sorted(((score, rid) for page in pages for rid, score in page), reverse=True)
+    newest = merged(pages)
     truncated = len(newest) > MAX_RUNS
-    ids = [rid for _, rid in newest[:MAX_RUNS]]
+    ids = newest[:MAX_RUNS]
     pipe = store.redis.pipeline(transaction=False)
     for run_id in ids:
         pipe.lrange(store.keys.events(run_id), 0, MAX_EVENTS - 1)
